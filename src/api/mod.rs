@@ -1,0 +1,18 @@
+//! The Alga PSA HTTP client: the only user of reqwest.
+//!
+//! Every attempt waits for a governor token and for the shared pause gate (set by a 429), then
+//! sends exactly one request. Retrying is the executor's business (`exec::retry`), driven by
+//! [`ApiError::class`].
+
+mod client;
+mod error;
+mod types;
+
+pub use client::{ApiKey, Client, ClientConfig, ClientStats, Downloaded, Uploaded};
+pub use error::{ApiError, RetryClass};
+pub use types::{
+    Comment, DataEnvelope, Document, NewComment, Pagination, Ticket, TicketPage, TicketQuery,
+};
+
+/// Key under `metadata` where this tool stores a comment's op key.
+pub const METADATA_OP_KEY: &str = "alga_batch_op";

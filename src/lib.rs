@@ -1,0 +1,19 @@
+//! alga-batch: a batch job runner for the Alga PSA ticket API.
+//!
+//! Data flow:
+//! ```text
+//! job file --job::load_and_validate--> Job          (problems: exit 2, nothing sent)
+//! Job + previous results --plan--> operations      (stable op keys; --dry-run stops here)
+//! operations --exec--> per op: governor -> api call -> retry if retryable -> Outcome
+//! Outcome --channel--> journal writer (sole owner of the results CSV, one flushed row per op)
+//! ```
+//! Modules: `api` (the only reqwest user), `job`, `plan`, `exec`, `journal`, `export`,
+//! `sandbox` (the only axum user), `cli` (the only clap user).
+
+pub mod api;
+pub mod error;
+pub mod exec;
+pub mod export;
+pub mod job;
+pub mod journal;
+pub mod sandbox;
