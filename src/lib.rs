@@ -11,9 +11,24 @@
 //! `sandbox` (the only axum user), `cli` (the only clap user).
 
 pub mod api;
+pub mod cli;
+pub mod connect;
+pub mod demo;
 pub mod error;
 pub mod exec;
 pub mod export;
 pub mod job;
 pub mod journal;
+pub mod plan;
+pub mod run;
 pub mod sandbox;
+
+/// Log to stderr, filtered by `RUST_LOG` (default: warnings only).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

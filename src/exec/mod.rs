@@ -1,1 +1,14 @@
-//! exec (placeholder).
+//! Running operations: bounded concurrency, per-ticket comment order, the retry policy,
+//! reconciliation of lost responses, two-stage cancellation, and progress.
+
+mod cancel;
+mod executor;
+mod progress;
+mod reconcile;
+pub mod resolve;
+pub mod retry;
+
+pub use cancel::Cancel;
+pub use executor::{execute, ExecConfig, ExecOutcome, Prior, Task};
+pub use progress::{Progress, ProgressMode};
+pub use reconcile::Reconciler;

@@ -1,1 +1,12 @@
-//! journal (placeholder).
+//! The results CSV: the row type, the journal writer (the only writer of results files) and
+//! the run summary.
+
+mod row;
+mod summary;
+mod writer;
+
+pub use row::{
+    latest_by_key, now_rfc3339, read_rows, ReadError, ResultRow, Status, COLUMNS, OUTCOME_UNKNOWN,
+};
+pub use summary::Summary;
+pub use writer::{open, write_atomic, Journal, JournalHandle};

@@ -1,0 +1,221 @@
+//! The command line (the only user of clap): parse, convert into core options, dispatch.
+
+mod sandbox_args;
+
+use crate::api::ApiKey;
+use crate::connect::Connection;
+use crate::error::{Error, Result, EXIT_OK};
+use crate::job::{ValidateOptions, DEFAULT_MAX_UPLOAD_BYTES};
+use crate::run::{self, RunOptions};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    every operation created or already existing
+  1    some operations failed or were cancelled (the results CSV is complete and valid)
+  2    invalid usage or job file (nothing was sent)
+  3    fatal: API key rejected, server unreachable, results file unwritable
+  4    the output folder is locked by another run (backup)
+  130  interrupted (Ctrl-C)
+
+The API key is read from ALGA_API_KEY or from --api-key-file; it is never accepted as a flag
+value and never printed, logged or written to any file.";
+
+/// Batch job runner for the Alga PSA ticket API: governed, resumable imports of comments and
+/// attachments, backups, undo, and a faithful local sandbox.
+#[derive(Parser, Debug)]
+#[command(name = "alga-batch", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run an import job (CSV or TOML): post comments, upload attachments, write a results CSV.
+    Run(RunArgs),
+    /// Check a job file without any network access (exit 2 when it has errors).
+    Validate(ValidateArgs),
+    /// Start the sandbox in-process and run jobs/demo.toml against it.
+    Demo(DemoArgs),
+    /// Serve a local Alga PSA API for rehearsals and tests.
+    Sandbox(sandbox_args::SandboxArgs),
+}
+
+/// Where the server is and who we are.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct ConnArgs {
+    /// Base URL of the Alga PSA server (default: the job file's base_url).
+    #[arg(long, env = "ALGA_BASE_URL")]
+    base_url: Option<String>,
+    /// Read the API key from this file (else from the ALGA_API_KEY environment variable).
+    #[arg(long, value_name = "PATH")]
+    api_key_file: Option<PathBuf>,
+    /// Tenant UUID, sent as x-tenant-id.
+    #[arg(long, env = "ALGA_TENANT_ID")]
+    tenant: Option<String>,
+    /// Allow plain http:// to a host that is not loopback (the key travels unencrypted).
+    #[arg(long)]
+    allow_http: bool,
+}
+
+impl ConnArgs {
+    /// Build the connection; `fallback_url` comes from the job file.
+    pub(crate) fn connection(&self, fallback_url: Option<&str>) -> Result<Connection> {
+        let base_url = self
+            .base_url
+            .clone()
+            .or_else(|| fallback_url.map(str::to_string))
+            .ok_or_else(|| {
+                Error::Usage("no server: pass --base-url or set ALGA_BASE_URL".into())
+            })?;
+        Ok(Connection {
+            base_url,
+            api_key: read_api_key(self.api_key_file.as_deref())?,
+            tenant: self.tenant.clone(),
+            allow_http: self.allow_http,
+        })
+    }
+}
+
+/// The key from `--api-key-file` or `ALGA_API_KEY`.
+fn read_api_key(file: Option<&std::path::Path>) -> Result<ApiKey> {
+    let key = match file {
+        Some(p) => {
+            std::fs::read_to_string(p).map_err(|e| Error::io("cannot read api key file", p, e))?
+        }
+        None => std::env::var("ALGA_API_KEY").map_err(|_| {
+            Error::Usage("no API key: set ALGA_API_KEY or pass --api-key-file PATH".into())
+        })?,
+    };
+    let key = key.trim().to_string();
+    if key.is_empty() {
+        return Err(Error::Usage("the API key is empty".into()));
+    }
+    Ok(ApiKey::new(key))
+}
+
+#[derive(Args, Debug, Clone)]
+struct ValidateFlags {
+    /// Split comments over 5,000 characters into numbered parts instead of failing.
+    #[arg(long)]
+    split_long_comments: bool,
+    /// Largest attachment accepted, in MiB (the real server's proxy cap is 100 MB).
+    #[arg(long, value_name = "MIB")]
+    max_upload_mb: Option<u64>,
+}
+
+impl ValidateFlags {
+    fn options(&self) -> ValidateOptions {
+        ValidateOptions {
+            split_long_comments: self.split_long_comments,
+            max_upload_bytes: self
+                .max_upload_mb
+                .map_or(DEFAULT_MAX_UPLOAD_BYTES, |m| m.saturating_mul(1024 * 1024)),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The job file (*.csv or *.toml).
+    job: PathBuf,
+    /// Results CSV; an existing one is resumed (done operations are not sent again).
+    #[arg(long, value_name = "FILE")]
+    results: Option<PathBuf>,
+    /// Operations in flight at once (default 4).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// Client-side request rate (default 60, the server's default; 0 = unlimited).
+    #[arg(long, value_name = "R")]
+    rate_per_minute: Option<u32>,
+    /// Client-side burst (default 120).
+    #[arg(long, value_name = "B")]
+    burst: Option<u32>,
+    /// Retries per request for 429, 502-504, timeouts and connection errors (default 5).
+    #[arg(long, value_name = "N")]
+    max_retries: Option<u32>,
+    /// Resolve tickets and write the plan (status planned); create nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print only the final summary.
+    #[arg(long)]
+    quiet: bool,
+    /// Let the server notify contacts about imported comments (default: suppressed).
+    #[arg(long)]
+    notify: bool,
+    #[command(flatten)]
+    validate: ValidateFlags,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+struct ValidateArgs {
+    /// The job file (*.csv or *.toml).
+    job: PathBuf,
+    #[command(flatten)]
+    validate: ValidateFlags,
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// The job to run (default: jobs/demo.toml).
+    #[arg(long)]
+    job: Option<PathBuf>,
+    /// Print only the final summary.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Parse the command line and run; returns the process exit code.
+pub async fn main_entry() -> u8 {
+    let cli = Cli::parse();
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("alga-batch: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Run(a) => run_cmd(a).await,
+        Command::Validate(a) => {
+            let job = run::validate_job(&a.job, &a.validate.options(), false)?;
+            eprintln!(
+                "{}: {} operations, no errors",
+                a.job.display(),
+                job.items.len()
+            );
+            Ok(EXIT_OK)
+        }
+        Command::Demo(a) => crate::demo::demo(a.job, a.quiet).await,
+        Command::Sandbox(a) => sandbox_args::serve(a).await,
+    }
+}
+
+async fn run_cmd(a: RunArgs) -> Result<u8> {
+    let opts = RunOptions {
+        job: a.job,
+        results: a.results,
+        concurrency: a.concurrency,
+        rate_per_minute: a.rate_per_minute,
+        burst: a.burst,
+        max_retries: a.max_retries,
+        dry_run: a.dry_run,
+        quiet: a.quiet,
+        notify: a.notify,
+        validate: a.validate.options(),
+    };
+    let conn = a.conn;
+    let summary = run::run_import(&opts, |job| {
+        conn.connection(job.settings.base_url.as_deref())
+    })
+    .await?;
+    eprintln!("{summary}");
+    Ok(summary.exit_code())
+}

@@ -1,0 +1,142 @@
+//! Flags of `alga-batch sandbox`, converted into a [`SandboxConfig`].
+
+use crate::error::{Error, Result, EXIT_OK};
+use crate::sandbox::{self, RateLimitMode, SandboxConfig};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum LimitMode {
+    /// Answer 429 when a key's bucket is empty (the sandbox default: rehearse against the limit).
+    Enforce,
+    /// Count and send headers, never refuse (the real server's default).
+    Observe,
+    /// No limiter (headers report -1 remaining, as the real server when its limiter is down).
+    Off,
+}
+
+/// Serve a local Alga PSA API.
+#[derive(Args, Debug)]
+pub(crate) struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Seeded tickets (TIC001000, TIC001001, ...).
+    #[arg(long, default_value_t = 25)]
+    tickets: usize,
+    /// Seed for ids, data and faults (reproducible runs).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Accepted API key (repeatable; each has its own bucket and user). Default: sandbox-key.
+    #[arg(long = "api-key", value_name = "KEY")]
+    api_keys: Vec<String>,
+    /// Rate limiter mode.
+    #[arg(long, value_enum, default_value_t = LimitMode::Enforce)]
+    rate_limit: LimitMode,
+    /// Bucket size per key.
+    #[arg(long, default_value_t = 120)]
+    burst: u32,
+    /// Refill per minute per key.
+    #[arg(long, default_value_t = 60)]
+    refill_per_minute: u32,
+    /// Also limit comment routes (the real server never does): tests a client's governor.
+    #[arg(long)]
+    limit_comments: bool,
+    /// Largest upload in MiB (default 500, the real server's storage limit).
+    #[arg(long, default_value_t = 500)]
+    max_upload_mb: u64,
+    /// Persist tickets, comments and documents in this folder across restarts.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Probability of a 503 before doing anything.
+    #[arg(long, default_value_t = 0.0)]
+    fail_rate: f64,
+    /// Added latency per request, e.g. 50-200 (milliseconds).
+    #[arg(long, value_name = "A-B")]
+    latency_ms: Option<String>,
+    /// Probability that a create is committed and then the connection closed with no response.
+    #[arg(long, default_value_t = 0.0)]
+    drop_after_commit: f64,
+    /// No per-request log line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_latency(s: &str) -> Result<(u64, u64)> {
+    let bad = || {
+        Error::Usage(format!(
+            "--latency-ms {s:?}: expected A-B in milliseconds, e.g. 50-200"
+        ))
+    };
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let a: u64 = a.trim().parse().map_err(|_| bad())?;
+    let b: u64 = b.trim().parse().map_err(|_| bad())?;
+    if a > b {
+        return Err(bad());
+    }
+    Ok((a, b))
+}
+
+fn probability(name: &str, p: f64) -> Result<f64> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(Error::Usage(format!(
+            "{name} must be between 0 and 1, not {p}"
+        )))
+    }
+}
+
+impl SandboxArgs {
+    fn config(self) -> Result<SandboxConfig> {
+        let defaults = SandboxConfig::default();
+        Ok(SandboxConfig {
+            bind: self.listen,
+            tickets: self.tickets,
+            seed: self.seed,
+            api_keys: if self.api_keys.is_empty() {
+                defaults.api_keys.clone()
+            } else {
+                self.api_keys
+            },
+            rate_limit: match self.rate_limit {
+                LimitMode::Enforce => RateLimitMode::Enforce,
+                LimitMode::Observe => RateLimitMode::Observe,
+                LimitMode::Off => RateLimitMode::Off,
+            },
+            burst: self.burst,
+            refill_per_minute: self.refill_per_minute,
+            limit_comments: self.limit_comments,
+            max_upload_bytes: self.max_upload_mb.saturating_mul(1024 * 1024),
+            data_dir: self.data,
+            fail_rate: probability("--fail-rate", self.fail_rate)?,
+            latency_ms: self.latency_ms.as_deref().map(parse_latency).transpose()?,
+            drop_after_commit: probability("--drop-after-commit", self.drop_after_commit)?,
+            quiet: self.quiet,
+            ..defaults
+        })
+    }
+}
+
+/// Run the sandbox until Ctrl-C.
+pub(crate) async fn serve(args: SandboxArgs) -> Result<u8> {
+    let cfg = args.config()?;
+    let bind = cfg.bind;
+    sandbox::serve_until_ctrl_c(cfg)
+        .await
+        .map_err(|e| Error::Fatal(format!("sandbox cannot listen on {bind}: {e}")))?;
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_latency;
+
+    #[test]
+    fn latency_ranges_parse() {
+        assert_eq!(parse_latency("50-200").unwrap(), (50, 200));
+        assert_eq!(parse_latency("7").unwrap(), (7, 7));
+        assert!(parse_latency("200-50").is_err());
+        assert!(parse_latency("x").is_err());
+    }
+}

@@ -1,0 +1,423 @@
+//! The executor: runs planned operations with bounded concurrency, comments of one ticket in
+//! job order, every attempt governed and retried by the rules of `retry`, and a journal row
+//! for each intent and outcome. It knows nothing of job files or CSV.
+
+use super::cancel::Cancel;
+use super::progress::Progress;
+use super::reconcile::{DocumentProbe, Reconciler};
+use super::retry::{with_retries, Attempted, RetryPolicy};
+use crate::api::{ApiError, Client, NewComment, RetryClass, METADATA_OP_KEY};
+use crate::journal::{now_rfc3339, JournalHandle, ResultRow, Status, OUTCOME_UNKNOWN};
+use crate::plan::{OpKind, Operation};
+use futures::StreamExt;
+use std::sync::Mutex;
+use uuid::Uuid;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct ExecConfig {
+    /// Operations (lanes) in flight at once.
+    pub concurrency: usize,
+    /// Retry policy for every request.
+    pub retry: RetryPolicy,
+    /// Let the server notify contacts about new comments (default: suppressed).
+    pub notify: bool,
+    /// Stored in each comment's metadata beside the op key.
+    pub job_name: String,
+}
+
+/// What is known about an operation from earlier runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prior {
+    /// Never attempted.
+    Fresh,
+    /// A create may have reached the server: reconcile before sending.
+    Uncertain,
+    /// Failed or cancelled before: send again.
+    Retry,
+}
+
+/// One operation to run.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// The operation.
+    pub op: Operation,
+    /// The resolved ticket, or why it could not be resolved.
+    pub ticket_id: Result<Uuid, String>,
+    /// History.
+    pub prior: Prior,
+}
+
+/// What the executor did.
+#[derive(Debug, Default)]
+pub struct ExecOutcome {
+    /// Final status of every task, in no particular order.
+    pub statuses: Vec<Status>,
+    /// The error that stopped the run (a rejected key).
+    pub fatal: Option<ApiError>,
+}
+
+struct Ctx<'a> {
+    client: &'a Client,
+    cfg: &'a ExecConfig,
+    cancel: &'a Cancel,
+    journal: &'a JournalHandle,
+    reconciler: &'a Reconciler,
+    progress: &'a Progress,
+    fatal: Mutex<Option<ApiError>>,
+}
+
+/// Run every task; rows go to `journal` as they happen.
+pub async fn execute(
+    tasks: Vec<Task>,
+    client: &Client,
+    cfg: &ExecConfig,
+    cancel: &Cancel,
+    journal: &JournalHandle,
+    reconciler: &Reconciler,
+    progress: &Progress,
+) -> ExecOutcome {
+    let ctx = Ctx {
+        client,
+        cfg,
+        cancel,
+        journal,
+        reconciler,
+        progress,
+        fatal: Mutex::new(None),
+    };
+    let lanes = lanes(tasks);
+    let statuses: Vec<Vec<Status>> = futures::stream::iter(lanes)
+        .map(|lane| run_lane(&ctx, lane))
+        .buffer_unordered(cfg.concurrency.max(1))
+        .collect()
+        .await;
+    let fatal = ctx.fatal.lock().ok().and_then(|mut f| f.take());
+    ExecOutcome {
+        statuses: statuses.into_iter().flatten().collect(),
+        fatal,
+    }
+}
+
+/// Group tasks into lanes: the comments of one ticket form one lane (posted in job order);
+/// every upload is a lane of its own. Lanes keep the order of their first task.
+fn lanes(tasks: Vec<Task>) -> Vec<Vec<Task>> {
+    let mut out: Vec<Vec<Task>> = Vec::new();
+    let mut comment_lane: std::collections::HashMap<String, usize> = Default::default();
+    for t in tasks {
+        match t.op.kind {
+            OpKind::Comment(_) => {
+                let key = match &t.ticket_id {
+                    Ok(id) => id.to_string(),
+                    Err(_) => t.op.ticket.to_string(),
+                };
+                match comment_lane.get(&key) {
+                    Some(&i) => out[i].push(t),
+                    None => {
+                        comment_lane.insert(key, out.len());
+                        out.push(vec![t]);
+                    }
+                }
+            }
+            OpKind::Upload { .. } => out.push(vec![t]),
+        }
+    }
+    out
+}
+
+async fn run_lane(ctx: &Ctx<'_>, lane: Vec<Task>) -> Vec<Status> {
+    let mut statuses = Vec::with_capacity(lane.len());
+    for task in &lane {
+        let row = run_task(ctx, task).await;
+        let status = row.status;
+        ctx.progress
+            .finished(matches!(status, Status::Failed | Status::Cancelled));
+        ctx.journal.record(row);
+        statuses.push(status);
+    }
+    statuses
+}
+
+/// The row every outcome starts from.
+fn base_row(op: &Operation) -> ResultRow {
+    let (file, bytes, sha256) = match &op.kind {
+        OpKind::Upload { spec, sha256, .. } => (
+            spec.path.display().to_string(),
+            spec.size.to_string(),
+            sha256.clone(),
+        ),
+        OpKind::Comment(_) => Default::default(),
+    };
+    ResultRow {
+        op_key: op.op_key.clone(),
+        source: op.source.clone(),
+        ticket: op.ticket.to_string(),
+        ticket_id: String::new(),
+        kind: op.kind.label().to_string(),
+        status: Status::Planned,
+        comment_id: String::new(),
+        document_id: String::new(),
+        file,
+        bytes,
+        sha256,
+        http_status: String::new(),
+        attempts: 0,
+        error: String::new(),
+        finished_at: String::new(),
+    }
+}
+
+fn finish(mut row: ResultRow, status: Status, error: String) -> ResultRow {
+    row.status = status;
+    row.error = error.replace(['\r', '\n'], " ");
+    row.finished_at = now_rfc3339();
+    row
+}
+
+/// Run one task to its final row.
+async fn run_task(ctx: &Ctx<'_>, task: &Task) -> ResultRow {
+    let mut row = base_row(&task.op);
+    let ticket = match &task.ticket_id {
+        Ok(t) => *t,
+        Err(why) => return finish(row, Status::Failed, why.clone()),
+    };
+    row.ticket_id = ticket.to_string();
+    if ctx.cancel.soft.is_cancelled() {
+        let why = if task.prior == Prior::Uncertain {
+            format!("{OUTCOME_UNKNOWN}: not reconciled, run stopped")
+        } else {
+            "not started: run stopped".to_string()
+        };
+        return finish(row, Status::Cancelled, why);
+    }
+    if task.prior == Prior::Uncertain {
+        match lookup(ctx, task, ticket, false).await {
+            Ok(Some(id)) => return found(row, &task.op, id),
+            Ok(None) => {}
+            Err(e) => {
+                let why = format!("{OUTCOME_UNKNOWN}: reconciliation failed: {}", e.one_line());
+                return finish(row, Status::Failed, why);
+            }
+        }
+    }
+    send_until_known(ctx, task, ticket, row).await
+}
+
+/// Send the create; when its response is lost, reconcile and send again only if absent.
+async fn send_until_known(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    ticket: Uuid,
+    mut row: ResultRow,
+) -> ResultRow {
+    let rounds = ctx.cfg.retry.max_retries + 1;
+    let mut last = String::new();
+    for _ in 0..rounds {
+        let mut intent = row.clone();
+        intent.status = Status::Sending;
+        intent.finished_at = now_rfc3339();
+        ctx.journal.record_flushed(intent).await;
+        let attempted = tokio::select! {
+            a = send(ctx, task, ticket) => a,
+            () = ctx.cancel.hard.cancelled() => {
+                let why = format!("{OUTCOME_UNKNOWN}: aborted in flight");
+                return finish(row, Status::Cancelled, why);
+            }
+        };
+        row.attempts += attempted.attempts;
+        let err = match attempted.result {
+            Ok(created) => return created_row(ctx, row, created),
+            Err(e) => e,
+        };
+        row.http_status = err.status().map(|s| s.to_string()).unwrap_or_default();
+        match err.class(false) {
+            RetryClass::OutcomeUnknown => {}
+            RetryClass::Fatal => {
+                set_fatal(ctx, &err);
+                return finish(row, Status::Failed, err.one_line());
+            }
+            _ if matches!(err, ApiError::Cancelled) => {
+                let why = format!("{OUTCOME_UNKNOWN}: aborted in flight");
+                return finish(row, Status::Cancelled, why);
+            }
+            _ => return finish(row, Status::Failed, err.one_line()),
+        }
+        last = err.one_line();
+        match lookup(ctx, task, ticket, true).await {
+            Ok(Some(id)) => return found(row, &task.op, id),
+            Ok(None) => ctx.client.note_retry(),
+            Err(e) => {
+                let why = format!(
+                    "{OUTCOME_UNKNOWN}: {last}; reconciliation failed: {}",
+                    e.one_line()
+                );
+                return finish(row, Status::Failed, why);
+            }
+        }
+    }
+    finish(row, Status::Failed, format!("{OUTCOME_UNKNOWN}: {last}"))
+}
+
+/// What a successful create returned.
+enum Created {
+    Comment(Uuid),
+    Document {
+        id: Uuid,
+        bytes: u64,
+        sha256: String,
+    },
+}
+
+fn created_row(ctx: &Ctx<'_>, mut row: ResultRow, created: Created) -> ResultRow {
+    row.http_status = "201".into();
+    match created {
+        Created::Comment(id) => row.comment_id = id.to_string(),
+        Created::Document { id, bytes, sha256 } => {
+            ctx.reconciler.claim(id);
+            row.document_id = id.to_string();
+            row.bytes = bytes.to_string();
+            row.sha256 = sha256;
+        }
+    }
+    finish(row, Status::Created, String::new())
+}
+
+fn found(mut row: ResultRow, op: &Operation, id: Uuid) -> ResultRow {
+    match op.kind {
+        OpKind::Comment(_) => row.comment_id = id.to_string(),
+        OpKind::Upload { .. } => row.document_id = id.to_string(),
+    }
+    finish(row, Status::Existing, String::new())
+}
+
+fn set_fatal(ctx: &Ctx<'_>, err: &ApiError) {
+    if let Ok(mut f) = ctx.fatal.lock() {
+        f.get_or_insert_with(|| err.clone());
+    }
+    ctx.cancel.soft.cancel();
+}
+
+/// One create, with retries for what is safe to retry.
+async fn send(ctx: &Ctx<'_>, task: &Task, ticket: Uuid) -> Attempted<Created> {
+    let (client, policy, hard) = (ctx.client, &ctx.cfg.retry, &ctx.cancel.hard);
+    match &task.op.kind {
+        OpKind::Comment(c) => {
+            let body = NewComment {
+                comment_text: c.text.clone(),
+                is_internal: c.is_internal,
+                is_resolution: c.is_resolution,
+                suppress_contact_notifications: !ctx.cfg.notify,
+                metadata: Some(serde_json::json!({
+                    METADATA_OP_KEY: task.op.op_key,
+                    "alga_batch_job": ctx.cfg.job_name,
+                    "alga_batch_source": task.op.source,
+                })),
+            };
+            let a = with_retries(client, policy, false, hard, || {
+                client.create_comment(ticket, &body)
+            })
+            .await;
+            map_attempted(a, |c| Created::Comment(c.comment_id))
+        }
+        OpKind::Upload { spec, mime, .. } => {
+            let a = with_retries(client, policy, false, hard, || {
+                client.upload_document(ticket, &spec.path, &spec.name, mime)
+            })
+            .await;
+            map_attempted(a, |u| Created::Document {
+                id: u.document.document_id,
+                bytes: u.bytes,
+                sha256: u.sha256,
+            })
+        }
+    }
+}
+
+fn map_attempted<T, U>(a: Attempted<T>, f: impl FnOnce(T) -> U) -> Attempted<U> {
+    Attempted {
+        result: a.result.map(f),
+        attempts: a.attempts,
+        class: a.class,
+    }
+}
+
+/// Reconcile one task: is its create already on the server?
+async fn lookup(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    ticket: Uuid,
+    fresh: bool,
+) -> Result<Option<Uuid>, ApiError> {
+    let (client, policy, hard) = (ctx.client, &ctx.cfg.retry, &ctx.cancel.hard);
+    match &task.op.kind {
+        OpKind::Comment(_) => {
+            ctx.reconciler
+                .find_comment(client, policy, hard, ticket, &task.op.op_key, fresh)
+                .await
+        }
+        OpKind::Upload { spec, .. } => {
+            let probe = DocumentProbe {
+                name: &spec.name,
+                size: spec.size,
+            };
+            ctx.reconciler
+                .find_document(client, policy, hard, ticket, probe, fresh)
+                .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{CommentSpec, TicketRef, UploadSpec};
+
+    fn task(ticket: &str, comment: bool, n: usize) -> Task {
+        let kind = if comment {
+            OpKind::Comment(CommentSpec {
+                text: format!("c{n}"),
+                is_internal: false,
+                is_resolution: false,
+            })
+        } else {
+            OpKind::Upload {
+                spec: UploadSpec {
+                    path: "f".into(),
+                    name: "f".into(),
+                    size: 1,
+                },
+                sha256: String::new(),
+                mime: "text/plain".into(),
+            }
+        };
+        Task {
+            op: Operation {
+                op_key: format!("k{n}"),
+                source: format!("job.csv:{n}"),
+                ticket: TicketRef::Number(ticket.into()),
+                kind,
+            },
+            ticket_id: Err("unresolved".into()),
+            prior: Prior::Fresh,
+        }
+    }
+
+    #[test]
+    fn comments_of_a_ticket_share_one_ordered_lane_and_uploads_run_alone() {
+        let l = lanes(vec![
+            task("A", true, 1),
+            task("B", true, 2),
+            task("A", false, 3),
+            task("A", true, 4),
+            task("A", false, 5),
+        ]);
+        let keys: Vec<Vec<&str>> = l
+            .iter()
+            .map(|lane| lane.iter().map(|t| t.op.op_key.as_str()).collect())
+            .collect();
+        assert_eq!(
+            keys,
+            vec![vec!["k1", "k4"], vec!["k2"], vec!["k3"], vec!["k5"]]
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! The run summary: what happened, in numbers, and the exit code it implies.
+
+use super::row::Status;
+use crate::error::{EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Counts for the end-of-run summary.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Operations in the job.
+    pub total: u64,
+    /// Created in this run.
+    pub created: u64,
+    /// Found on the server by reconciliation in this run.
+    pub reconciled: u64,
+    /// Already done by an earlier run (skipped).
+    pub skipped: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Cancelled.
+    pub cancelled: u64,
+    /// Planned (dry run).
+    pub planned: u64,
+    /// Undo: deleted.
+    pub deleted: u64,
+    /// Undo: already gone.
+    pub missing: u64,
+    /// HTTP attempts sent.
+    pub requests: u64,
+    /// 429s received.
+    pub throttled: u64,
+    /// Retries.
+    pub retries: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Results file.
+    pub results: Option<PathBuf>,
+    /// Interrupted by Ctrl-C.
+    pub interrupted: bool,
+}
+
+impl Summary {
+    /// Count one final status.
+    pub fn count(&mut self, status: Status) {
+        match status {
+            Status::Created => self.created += 1,
+            Status::Existing => self.reconciled += 1,
+            Status::Failed => self.failed += 1,
+            Status::Cancelled => self.cancelled += 1,
+            Status::Planned => self.planned += 1,
+            Status::Deleted => self.deleted += 1,
+            Status::Missing => self.missing += 1,
+            Status::Sending => {}
+        }
+    }
+
+    /// Requests per second over the run.
+    pub fn rate(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 {
+            self.requests as f64 / s
+        } else {
+            0.0
+        }
+    }
+
+    /// 0 when everything is done, 130 when interrupted, 1 when anything failed or was cancelled.
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            EXIT_INTERRUPTED
+        } else if self.failed > 0 || self.cancelled > 0 {
+            EXIT_SOME_FAILED
+        } else {
+            EXIT_OK
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = vec![format!("{} operations", self.total)];
+        let mut push = |n: u64, what: &str| {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        };
+        push(self.created, "created");
+        push(self.reconciled, "reconciled as existing");
+        push(self.skipped, "skipped as already done");
+        push(self.deleted, "deleted");
+        push(self.missing, "already gone");
+        push(self.planned, "planned");
+        push(self.failed, "failed");
+        push(self.cancelled, "cancelled");
+        writeln!(f, "{}", parts.join(", "))?;
+        write!(
+            f,
+            "{} requests sent, {} retries, {} 429s received, {:.1}s elapsed, {:.1} requests/s",
+            self.requests,
+            self.retries,
+            self.throttled,
+            self.elapsed.as_secs_f64(),
+            self.rate()
+        )?;
+        if let Some(p) = &self.results {
+            write!(f, "\nresults: {}", p.display())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_reflects_failures_and_interruption() {
+        let mut s = Summary::default();
+        s.count(Status::Created);
+        s.count(Status::Existing);
+        assert_eq!(s.exit_code(), 0);
+        s.count(Status::Cancelled);
+        assert_eq!(s.exit_code(), 1);
+        s.interrupted = true;
+        assert_eq!(s.exit_code(), 130);
+    }
+
+    #[test]
+    fn display_names_every_nonzero_count() {
+        let s = Summary {
+            total: 3,
+            created: 2,
+            failed: 1,
+            requests: 4,
+            ..Summary::default()
+        };
+        let text = s.to_string();
+        assert!(text.contains("3 operations, 2 created, 1 failed"), "{text}");
+        assert!(text.contains("4 requests sent"), "{text}");
+    }
+}

@@ -1,0 +1,158 @@
+//! The journal: the one task that writes the results file.
+//!
+//! During a run every row is appended and flushed as it happens (intents before a create is
+//! sent, outcomes as operations finish), so a crash loses nothing. At the end the clean file,
+//! one row per operation with its latest status, replaces the journal atomically (temp file,
+//! fsync, rename).
+
+use super::row::{latest_by_key, ResultRow, COLUMNS};
+use crate::error::{Error, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tokio::sync::{mpsc, oneshot};
+
+enum Msg {
+    Row(Box<ResultRow>, Option<oneshot::Sender<()>>),
+}
+
+/// Handle for sending rows to the journal task. Cheap to clone.
+#[derive(Clone)]
+pub struct JournalHandle {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl JournalHandle {
+    /// Append a row (not waiting for the write).
+    pub fn record(&self, row: ResultRow) {
+        // The writer only stops after every handle is dropped, so this cannot fail while
+        // a handle exists; a failed write is reported by `Journal::finish`.
+        let _ = self.tx.send(Msg::Row(Box::new(row), None));
+    }
+
+    /// Append a row and wait until it is written and flushed (intents before a create).
+    pub async fn record_flushed(&self, row: ResultRow) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Msg::Row(Box::new(row), Some(ack))).is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// The running journal.
+pub struct Journal {
+    path: PathBuf,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Open the results file for a run: earlier rows are kept (the file is appended to).
+/// Returns the journal and a handle for recording rows.
+pub fn open(path: &Path) -> Result<(Journal, JournalHandle)> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
+    }
+    let fresh = std::fs::metadata(path)
+        .map(|m| m.len() == 0)
+        .unwrap_or(true);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io("cannot write results file", path, e))?;
+    if fresh {
+        file.write_all(header_line().as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(|e| Error::io("cannot write results file", path, e))?;
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::task::spawn_blocking(move || write_loop(file, rx));
+    Ok((
+        Journal {
+            path: path.to_path_buf(),
+            task,
+        },
+        JournalHandle { tx },
+    ))
+}
+
+fn header_line() -> String {
+    format!("{}\n", COLUMNS.join(","))
+}
+
+/// Serialize one row to a single buffer so that it reaches the file in one write.
+fn encode(row: &ResultRow) -> std::io::Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::with_capacity(256));
+    w.serialize(row).map_err(std::io::Error::other)?;
+    w.into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+fn write_loop(
+    mut file: std::fs::File,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+) -> std::io::Result<()> {
+    let mut failed: Option<std::io::Error> = None;
+    while let Some(Msg::Row(row, ack)) = rx.blocking_recv() {
+        if failed.is_none() {
+            let res = encode(&row)
+                .and_then(|b| file.write_all(&b))
+                .and_then(|()| file.flush());
+            if let Err(e) = res {
+                failed = Some(e);
+            }
+        }
+        if let Some(ack) = ack {
+            let _ = ack.send(());
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => file.sync_all(),
+    }
+}
+
+impl Journal {
+    /// Wait for every row to be written (all handles must be dropped first), then rewrite the
+    /// file cleanly: one row per op key, latest status, in `order` (keys not in `order`, such
+    /// as operations removed from an edited job, follow in their file order).
+    pub async fn finish(self, order: &[String]) -> Result<PathBuf> {
+        let written = self
+            .task
+            .await
+            .map_err(|e| Error::Fatal(format!("journal writer stopped: {e}")))?;
+        written.map_err(|e| Error::io("cannot write results file", &self.path, e))?;
+        let rows = super::row::read_rows(&self.path)
+            .map_err(|e| Error::Fatal(format!("cannot re-read results file: {e}")))?;
+        let (mut latest, file_order) = latest_by_key(rows);
+        let mut clean = Vec::with_capacity(latest.len());
+        for key in order.iter().chain(file_order.iter()) {
+            if let Some(r) = latest.remove(key) {
+                clean.push(r);
+            }
+        }
+        write_atomic(&self.path, &clean)?;
+        Ok(self.path)
+    }
+}
+
+/// Write `rows` to `path` atomically: temp file in the same folder, fsync, rename.
+pub fn write_atomic(path: &Path, rows: &[ResultRow]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let err = |e: std::io::Error| Error::io("cannot write results file", path, e);
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    {
+        let mut w = csv::Writer::from_writer(tmp.as_file_mut());
+        w.write_record(COLUMNS).map_err(|e| err(e.into()))?;
+        for r in rows {
+            w.serialize(r).map_err(|e| err(e.into()))?;
+        }
+        w.flush().map_err(err)?;
+    }
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
