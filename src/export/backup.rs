@@ -1,0 +1,233 @@
+//! The `backup` command: lock the folder, read the manifest, select tickets, back each one up
+//! with bounded concurrency (every request governed and retried by the shared client and
+//! `exec::retry`), stop cleanly on Ctrl-C or at the `--max-duration` budget, then write the
+//! manifest and comments CSV and summarise.
+
+use super::comments;
+use super::download::remove_stale_temps;
+use super::lock;
+use super::manifest::{self, Store, MANIFEST_FILE};
+use super::options::BackupOptions;
+use super::report::{estimate, BackupSummary, Tally};
+use super::select::{resolve_refs, Lister, Target};
+use super::ticket::{self, Ctx};
+use crate::api::{ApiError, Client};
+use crate::connect::Connection;
+use crate::error::{Error, Result};
+use crate::exec::retry::RetryPolicy;
+use crate::exec::{Cancel, Progress, ProgressMode};
+use crate::run::fatal_from;
+use futures::StreamExt;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How often the manifest is rewritten while a backup runs.
+const MANIFEST_EVERY: Duration = Duration::from_secs(2);
+
+/// Run a backup (or, with `dry_run`, only print what it would cost).
+pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<BackupSummary> {
+    let started = Instant::now();
+    let client = conn.client(opts.rate_per_minute, opts.burst)?;
+    let policy = RetryPolicy {
+        max_retries: opts.max_retries,
+        base: Duration::from_millis(500),
+        max_delay: Duration::from_secs(30),
+    };
+    if opts.dry_run {
+        return dry_run(opts, &client, &policy, started).await;
+    }
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| Error::io("cannot create backup folder", &opts.out, e))?;
+    let _lock = if opts.lock {
+        let l = lock::acquire(&opts.out)?;
+        if let (Some(prev), false) = (&l.took_over, opts.quiet) {
+            eprintln!("took over a stale lock ({prev}; that process is gone)");
+        }
+        Some(l)
+    } else {
+        None
+    };
+    remove_stale_temps(&opts.out);
+    let manifest_path = opts.out.join(MANIFEST_FILE);
+    let store = Store::new(
+        manifest_path.clone(),
+        manifest::read(&manifest_path)?,
+        MANIFEST_EVERY,
+    );
+    let cancel = Cancel::new();
+    let interrupted = cancel.install_ctrl_c(opts.quiet);
+    let budget = Arc::new(AtomicBool::new(false));
+    let timer = opts
+        .max_duration
+        .map(|d| spawn_budget(d, cancel.clone(), budget.clone()));
+    let tally = Tally::default();
+    let ctx = Ctx {
+        client: &client,
+        policy,
+        cancel: &cancel,
+        store: &store,
+        opts,
+        tally: &tally,
+        fatal: Mutex::new(None),
+    };
+    let outcome = back_up_selection(&ctx).await;
+    if let Some(t) = timer {
+        t.abort();
+    }
+    store.flush()?;
+    if let Some(e) = ctx.fatal.lock().ok().and_then(|mut f| f.take()) {
+        return Err(e);
+    }
+    outcome?;
+    let mut summary = tally.summary();
+    if opts.comments {
+        summary.comments = comments::rebuild_csv(&opts.out)?;
+    }
+    summary.manifest = Some(manifest_path);
+    summary.budget_reached = budget
+        .load(Ordering::Relaxed)
+        .then_some(opts.max_duration)
+        .flatten();
+    summary.interrupted = interrupted.is_cancelled();
+    fill_stats(&mut summary, &client, started);
+    Ok(summary)
+}
+
+fn fill_stats(summary: &mut BackupSummary, client: &Client, started: Instant) {
+    let stats = client.stats();
+    summary.requests = stats.requests;
+    summary.retries = stats.retries;
+    summary.throttled = stats.throttled;
+    summary.elapsed = started.elapsed();
+}
+
+/// Soft-cancel once the budget is spent (in-flight downloads finish and are recorded).
+fn spawn_budget(d: Duration, cancel: Cancel, hit: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep(d).await;
+        hit.store(true, Ordering::Relaxed);
+        cancel.soft.cancel();
+    })
+}
+
+/// Print the estimate; sends at most one list request.
+async fn dry_run(
+    opts: &BackupOptions,
+    client: &Client,
+    policy: &RetryPolicy,
+    started: Instant,
+) -> Result<BackupSummary> {
+    let sel = &opts.selection;
+    let tickets = if sel.refs.is_empty() {
+        Lister::count(client, policy, &Default::default(), sel)
+            .await
+            .map_err(|e| fatal_from(client, e))?
+    } else {
+        sel.refs.len() as u64
+    };
+    let known = manifest::read(&opts.out.join(MANIFEST_FILE))?.len();
+    eprintln!(
+        "{}",
+        estimate(tickets, opts.comments, opts.rate_per_minute, opts.burst)
+    );
+    eprintln!(
+        "{known} documents already in {} are not downloaded again while unchanged",
+        opts.out.join(MANIFEST_FILE).display()
+    );
+    let mut summary = BackupSummary::default();
+    fill_stats(&mut summary, client, started);
+    Ok(summary)
+}
+
+/// Select and back up every ticket.
+async fn back_up_selection(ctx: &Ctx<'_>) -> Result<()> {
+    let sel = &ctx.opts.selection;
+    let hard = &ctx.cancel.hard;
+    let mode = if ctx.opts.quiet {
+        ProgressMode::Quiet
+    } else {
+        ProgressMode::Auto
+    };
+    if !sel.refs.is_empty() {
+        let (targets, missing) = resolve_refs(ctx.client, &ctx.policy, &sel.refs, hard)
+            .await
+            .map_err(|e| fatal_from(ctx.client, e))?;
+        for m in missing {
+            super::report::Tally::add(&ctx.tally.tickets_failed, 1);
+            ctx.tally.problem(format!("{}: {}", m.reference, m.why));
+        }
+        let progress = Progress::start(targets.len() as u64, "backing up", mode, ctx.client);
+        let items = futures::stream::iter(targets.into_iter().map(Ok));
+        run_targets(ctx, items, &progress).await;
+        progress.finish();
+        return Ok(());
+    }
+    let lister = Lister::start(ctx.client, &ctx.policy, hard, sel)
+        .await
+        .map_err(|e| fatal_from(ctx.client, e))?;
+    let progress = Progress::start(lister.total, "backing up", mode, ctx.client);
+    let complete = AtomicBool::new(false);
+    let seen = Mutex::new(HashSet::new());
+    let pages = futures::stream::unfold(lister, |mut l| async {
+        match l.next_page(ctx.client, &ctx.policy, &ctx.cancel.hard).await {
+            Ok(Some(page)) => {
+                if l.exhausted() {
+                    complete.store(true, Ordering::Relaxed);
+                }
+                Some((page.into_iter().map(Ok).collect::<Vec<_>>(), l))
+            }
+            Ok(None) => None,
+            Err(e) => Some((vec![Err(e)], l)),
+        }
+    });
+    let items = pages.flat_map(futures::stream::iter).inspect(|item| {
+        if let Ok(t) = item {
+            lock_set(&seen).insert(t.ticket_id);
+        }
+    });
+    run_targets(ctx, items, &progress).await;
+    progress.finish();
+    let whole_list = !sel.open_only && sel.updated_from.is_none();
+    if whole_list && complete.load(Ordering::Relaxed) && !ctx.cancel.soft.is_cancelled() {
+        report_unlisted_tickets(ctx, &lock_set(&seen));
+    }
+    Ok(())
+}
+
+fn lock_set<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Back up a stream of tickets, `concurrency` at a time; stops taking new ones once cancelled.
+async fn run_targets(
+    ctx: &Ctx<'_>,
+    items: impl futures::Stream<Item = Result<Target, ApiError>>,
+    progress: &Progress,
+) {
+    let soft = ctx.cancel.soft.clone();
+    items
+        .take_until(soft.cancelled_owned())
+        .map(|item| async move {
+            match item {
+                Ok(t) => {
+                    let failed = ticket::back_up(ctx, &t).await;
+                    progress.finished(failed);
+                }
+                Err(e) => ctx.set_fatal(fatal_from(ctx.client, e)),
+            }
+        })
+        .buffer_unordered(ctx.opts.concurrency)
+        .collect::<()>()
+        .await;
+}
+
+/// After a complete, unfiltered listing: manifest rows of tickets the server no longer lists.
+fn report_unlisted_tickets(ctx: &Ctx<'_>, seen: &HashSet<uuid::Uuid>) {
+    let snapshot = ctx.store.snapshot();
+    for e in snapshot.values().filter(|e| !seen.contains(&e.ticket_id)) {
+        let label = format!("{} (ticket no longer listed)", e.ticket_number);
+        ticket::report_gone(ctx, &label, e);
+    }
+}
