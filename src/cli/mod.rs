@@ -1,5 +1,6 @@
 //! The command line (the only user of clap): parse, convert into core options, dispatch.
 
+mod backup_args;
 mod sandbox_args;
 
 use crate::api::ApiKey;
@@ -39,6 +40,8 @@ enum Command {
     Validate(ValidateArgs),
     /// Start the sandbox in-process and run jobs/demo.toml against it.
     Demo(DemoArgs),
+    /// Back up ticket attachments (and comments) into a folder, incrementally; for cron.
+    Backup(backup_args::BackupArgs),
     /// Serve a local Alga PSA API for rehearsals and tests.
     Sandbox(sandbox_args::SandboxArgs),
 }
@@ -194,6 +197,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Demo(a) => crate::demo::demo(a.job, a.quiet).await,
+        Command::Backup(a) => backup_args::backup(a).await,
         Command::Sandbox(a) => sandbox_args::serve(a).await,
     }
 }

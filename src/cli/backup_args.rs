@@ -1,0 +1,149 @@
+//! `alga-batch backup`: flags, merged with an export job file, into `export::BackupOptions`.
+
+use super::ConnArgs;
+use crate::error::Result;
+use crate::export::{self, BackupOptions, ExportSpec};
+use clap::Args;
+use std::path::PathBuf;
+
+const BACKUP_HELP: &str = "\
+Incremental by default: a document already in DIR/manifest.csv with the same id and size whose
+file still has its sha256 is not downloaded again. Every selected ticket's document list is
+checked on every run, because an upload does not change a ticket's updated_at on Alga
+(--updated-from can therefore miss new attachments). --dry-run prints what that costs.
+
+Exit codes: 0 all done (also when --max-duration stopped the run cleanly), 1 some documents or
+tickets failed, 2 invalid usage, 3 fatal, 4 DIR is locked by another run, 130 interrupted.";
+
+/// Flags of `backup`.
+#[derive(Args, Debug)]
+#[command(after_help = BACKUP_HELP)]
+pub(crate) struct BackupArgs {
+    /// Backup folder (documents go to DIR/<ticket_number>/<name>).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Export job file (TOML with kind = "export"); flags override its settings.
+    #[arg(long, value_name = "FILE")]
+    job: Option<PathBuf>,
+    /// Only this ticket (number or UUID); repeatable.
+    #[arg(long = "ticket", value_name = "REF")]
+    tickets: Vec<String>,
+    /// Only the tickets listed in FILE (one number or UUID a line; # comments).
+    #[arg(long = "tickets", value_name = "FILE")]
+    tickets_file: Option<PathBuf>,
+    /// Only open tickets.
+    #[arg(long)]
+    open_only: bool,
+    /// Only tickets updated at or after TIME (UTC, e.g. 2026-11-01T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    updated_from: Option<String>,
+    /// Also export comments (DIR/<ticket>/comments.jsonl and DIR/comments.csv).
+    #[arg(long)]
+    comments: bool,
+    /// Delete the files of documents that are gone from the server (default: keep, report).
+    #[arg(long)]
+    prune: bool,
+    /// Stop starting new work after this long (e.g. 50m); the next run continues.
+    #[arg(long, value_name = "DURATION")]
+    max_duration: Option<String>,
+    /// Print the request estimate and exit; downloads nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print one summary line.
+    #[arg(long)]
+    quiet: bool,
+    /// Append the summary and every problem to this file.
+    #[arg(long, value_name = "PATH")]
+    log_file: Option<PathBuf>,
+    /// Do not lock DIR (overlapping runs may then collide).
+    #[arg(long)]
+    no_lock: bool,
+    /// Tickets in flight at once (default 4).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// Client-side request rate (default 60, the server's default; 0 = unlimited).
+    #[arg(long, value_name = "R")]
+    rate_per_minute: Option<u32>,
+    /// Client-side burst (default 120).
+    #[arg(long, value_name = "B")]
+    burst: Option<u32>,
+    /// Retries per request for 429, 502-504, timeouts and connection errors (default 5).
+    #[arg(long, value_name = "N")]
+    max_retries: Option<u32>,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+impl BackupArgs {
+    fn spec(&self) -> ExportSpec {
+        ExportSpec {
+            out: self.out.clone(),
+            tickets: self.tickets.clone(),
+            tickets_file: self.tickets_file.clone(),
+            open_only: self.open_only.then_some(true),
+            updated_from: self.updated_from.clone(),
+            comments: self.comments.then_some(true),
+            prune: self.prune.then_some(true),
+            max_duration: self.max_duration.clone(),
+            concurrency: self.concurrency,
+            rate_per_minute: self.rate_per_minute,
+            burst: self.burst,
+            max_retries: self.max_retries,
+            log_file: self.log_file.clone(),
+            lock: self.no_lock.then_some(false),
+            dry_run: self.dry_run,
+            quiet: self.quiet,
+            ..ExportSpec::default()
+        }
+    }
+}
+
+/// Run `backup`; returns the exit code.
+pub(crate) async fn backup(a: BackupArgs) -> Result<u8> {
+    let spec = match &a.job {
+        Some(job) => a.spec().or(export::load_job(job)?),
+        None => a.spec(),
+    };
+    let base_url = spec.base_url.clone();
+    let opts = BackupOptions::from_spec(spec)?;
+    let conn = a.conn.connection(base_url.as_deref())?;
+    let log = opts.log_file.clone();
+    let result = export::run_backup(&opts, conn).await;
+    match (&result, &log) {
+        (Ok(s), Some(path)) => s.append_log(path)?,
+        (Err(e), Some(path)) => export::BackupSummary {
+            problems: vec![format!("run failed: {e}")],
+            ..Default::default()
+        }
+        .append_log(path)?,
+        _ => {}
+    }
+    let summary = result?;
+    if opts.dry_run {
+        return Ok(summary.exit_code());
+    }
+    if opts.quiet {
+        eprintln!("{}", summary.one_line());
+    } else {
+        print_problems(&summary.problems, log.is_some());
+        eprintln!("{summary}");
+    }
+    Ok(summary.exit_code())
+}
+
+/// The first problems, then a count of the rest.
+fn print_problems(problems: &[String], logged: bool) {
+    const SHOWN: usize = 20;
+    for p in problems.iter().take(SHOWN) {
+        eprintln!("{p}");
+    }
+    if problems.len() > SHOWN {
+        let more = problems.len() - SHOWN;
+        let hint = if logged {
+            " (all in the log file)"
+        } else {
+            " (--log-file keeps them all)"
+        };
+        eprintln!("... and {more} more{hint}");
+    }
+}
