@@ -3,3 +3,4 @@
 mod env;
 mod import;
 mod resume;
+mod sandbox;
