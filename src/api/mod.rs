@@ -6,10 +6,16 @@
 
 mod client;
 mod error;
+mod gate;
+mod multipart;
+mod response;
+mod transfer;
 mod types;
 
-pub use client::{ApiKey, Client, ClientConfig, ClientStats, Downloaded, Uploaded};
+pub use client::{ApiKey, Client, ClientConfig, ClientStats};
 pub use error::{ApiError, RetryClass};
+pub use gate::throttle_delay;
+pub use transfer::{Downloaded, Uploaded};
 pub use types::{
     Comment, DataEnvelope, Document, NewComment, Pagination, Ticket, TicketPage, TicketQuery,
 };
