@@ -1,1 +1,3 @@
 //! exec (placeholder).
+pub mod resolve;
+pub mod retry;
