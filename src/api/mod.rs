@@ -5,6 +5,7 @@
 //! [`ApiError::class`].
 
 mod client;
+mod config;
 mod error;
 mod gate;
 mod multipart;
@@ -12,7 +13,8 @@ mod response;
 mod transfer;
 mod types;
 
-pub use client::{ApiKey, Client, ClientConfig, ClientStats};
+pub use client::Client;
+pub use config::{ApiKey, ClientConfig, ClientStats};
 pub use error::{ApiError, RetryClass};
 pub use gate::throttle_delay;
 pub use transfer::{Downloaded, Uploaded};
