@@ -123,6 +123,9 @@ mod tests {
         let lost = ApiError::NoResponse("reset".into());
         assert_eq!(lost.class(false), RetryClass::OutcomeUnknown);
         assert_eq!(lost.class(true), RetryClass::Retry);
-        assert_eq!(ApiError::Connect("refused".into()).class(false), RetryClass::Retry);
+        assert_eq!(
+            ApiError::Connect("refused".into()).class(false),
+            RetryClass::Retry
+        );
     }
 }
