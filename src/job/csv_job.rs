@@ -1,5 +1,5 @@
-//! CSV jobs: a header row with `ticket`, `comment_text`, `is_internal`, `is_resolution`
-//! and `attachments` (any case, any order), one row per ticket action.
+//! CSV jobs: a header row with `ticket`, `comment_text`, `is_internal`, `is_resolution` and
+//! `attachments` (any case, any order), one row per ticket action; `#` lines are comments.
 
 use std::path::Path;
 
@@ -41,7 +41,7 @@ pub(crate) fn read_rows(
     dir: &Path,
     problems: &mut Problems,
 ) -> Vec<RawRow> {
-    let (records, quote_errors) = csv_parse::parse(text);
+    let (records, quote_errors) = csv_parse::parse(text, true);
     for e in &quote_errors {
         problems.error(format!("{file}:{}", e.line), e.message.clone());
     }

@@ -25,7 +25,8 @@ pub(crate) struct QuoteError {
 }
 
 /// Parse CSV text: every record (blank lines skipped) and every quoting error.
-pub(crate) fn parse(text: &str) -> (Vec<Record>, Vec<QuoteError>) {
+/// With `comments`, a line starting with `#` (outside a quoted field) is skipped.
+pub(crate) fn parse(text: &str, comments: bool) -> (Vec<Record>, Vec<QuoteError>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = Reader {
         chars: text.chars().peekable(),
@@ -33,7 +34,11 @@ pub(crate) fn parse(text: &str) -> (Vec<Record>, Vec<QuoteError>) {
         errors: Vec::new(),
     };
     let mut records = Vec::new();
-    while reader.chars.peek().is_some() {
+    while let Some(&c) = reader.chars.peek() {
+        if comments && c == '#' {
+            reader.skip_line();
+            continue;
+        }
         let errors_before = reader.errors.len();
         let line = reader.line;
         let fields = reader.record();
@@ -56,6 +61,16 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// Skip to just after the next line break.
+    fn skip_line(&mut self) {
+        while let Some(c) = self.chars.next() {
+            if c == '\n' || (c == '\r' && self.chars.peek() != Some(&'\n')) {
+                self.line += 1;
+                return;
+            }
+        }
+    }
+
     /// Read one record up to and including its line break.
     fn record(&mut self) -> Vec<String> {
         let mut fields = Vec::new();
@@ -168,7 +183,7 @@ mod tests {
     #[test]
     fn parses_quotes_multiline_and_line_numbers() {
         let text = "\u{feff}a,b\r\n1,\"x, \"\"y\"\"\nz\"\n\n2,\n";
-        let (records, errors) = parse(text);
+        let (records, errors) = parse(text, false);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(
             fields(&records),
@@ -180,14 +195,14 @@ mod tests {
 
     #[test]
     fn last_record_without_newline() {
-        let (records, errors) = parse("a\n\"q\"");
+        let (records, errors) = parse("a\n\"q\"", false);
         assert!(errors.is_empty());
         assert_eq!(fields(&records), [vec!["a"], vec!["q"]]);
     }
 
     #[test]
     fn unclosed_quote_names_its_starting_line() {
-        let (records, errors) = parse("a,b\n1,2\n3,\"never\nclosed\n");
+        let (records, errors) = parse("a,b\n1,2\n3,\"never\nclosed\n", false);
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 3);
         assert!(errors[0].message.contains("never closed"));
@@ -197,11 +212,25 @@ mod tests {
 
     #[test]
     fn stray_quotes_are_errors_on_their_line() {
-        let (records, errors) = parse("a,b\n1,ab\"c\n2,\"x\"y\n3,ok\n");
+        let (records, errors) = parse("a,b\n1,ab\"c\n2,\"x\"y\n3,ok\n", false);
         let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, [2, 3]);
         assert!(errors[1].message.contains("after a closing quote"));
         assert_eq!(fields(&records)[2], ["2", "xy"]);
         assert!(!records[3].broken);
+    }
+
+    #[test]
+    fn comment_lines_are_skipped_only_when_asked() {
+        let text = "# a comment, with \"quotes\"\nticket\n#T0\nT1,\"x\n# not a comment\"\n";
+        let (records, errors) = parse(text, true);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            fields(&records),
+            [vec!["ticket"], vec!["T1", "x\n# not a comment"]]
+        );
+        assert_eq!(records[1].line, 4);
+        let (records, _) = parse("#T0\n", false);
+        assert_eq!(fields(&records), [vec!["#T0"]]);
     }
 }

@@ -178,3 +178,6 @@ impl Default for ValidateOptions {
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
 /// The server's limit on visible comment characters.
 pub const MAX_COMMENT_CHARS: usize = 5000;
+
+#[cfg(test)]
+mod tests;

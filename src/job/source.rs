@@ -108,7 +108,7 @@ pub(crate) fn display_name(path: &Path) -> String {
 
 /// Parse CSV text, reporting quoting errors with their lines.
 fn parse_reporting(text: &str, file: &str, problems: &mut Problems) -> Vec<Record> {
-    let (records, errors) = csv_parse::parse(text);
+    let (records, errors) = csv_parse::parse(text, false);
     for e in errors {
         problems.error(format!("{file}:{}", e.line), e.message);
     }
