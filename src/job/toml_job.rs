@@ -245,7 +245,7 @@ fn warn_unknown_key(ctx: &Ctx<'_>, raw: &str, problems: &mut Problems) {
     let mut table = "";
     let segments: Vec<&str> = raw
         .split('.')
-        .filter(|s| !s.starts_with("$__serde_spanned"))
+        .filter(|s| *s != "?" && !s.starts_with("$__serde_spanned"))
         .collect();
     for (n, seg) in segments.iter().enumerate() {
         if seg.chars().all(|c| c.is_ascii_digit()) {
