@@ -142,10 +142,16 @@ impl Reader<'_> {
         }
         if let Some(&c) = self.chars.peek() {
             if !matches!(c, ',' | '\n' | '\r') {
-                self.error(
-                    self.line,
-                    format!("unexpected `{c}` after a closing quote: double quotes inside a quoted field (\"\")"),
-                );
+                let message = if start == self.line {
+                    format!("unexpected `{c}` after a closing quote: double quotes inside a quoted field (\"\")")
+                } else {
+                    format!(
+                        "the quoted field starting on line {start} closes on line {} before `{c}`: \
+                         double quotes inside a quoted field (\"\")",
+                        self.line
+                    )
+                };
+                self.error(start, message);
                 field.push_str(&self.unquoted_rest());
             }
         }
@@ -232,5 +238,13 @@ mod tests {
         assert_eq!(records[1].line, 4);
         let (records, _) = parse("#T0\n", false);
         assert_eq!(fields(&records), [vec!["#T0"]]);
+    }
+
+    #[test]
+    fn runaway_quote_is_reported_where_it_starts() {
+        let (_, errors) = parse("a,b\nT1,\"a\"\"b,\nT2,\"ok\",\n", false);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 2);
+        assert!(errors[0].message.contains("closes on line 3 before `o`"));
     }
 }

@@ -66,9 +66,10 @@ pub(crate) fn read_rows(
         return Vec::new();
     };
     let cols = map_columns(ctx, &here, &s.columns, &header.fields, &file, problems);
-    let template = cols
-        .as_ref()
-        .and_then(|c| compile_template(ctx, &here, s, c, problems));
+    // A broken template is reported; the rows are still checked, with the body as the text.
+    let template = cols.as_ref().map(|c| {
+        compile_template(ctx, &here, s, c, problems).unwrap_or_else(|| Template::column(c.body))
+    });
     let map = s
         .ticket_map
         .as_ref()

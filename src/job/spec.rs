@@ -25,10 +25,10 @@ pub(crate) struct JobSpec {
 /// `[settings]`.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct SettingsSpec {
-    pub(crate) base_url: Option<String>,
-    pub(crate) concurrency: Option<usize>,
-    pub(crate) rate_per_minute: Option<u32>,
-    pub(crate) burst: Option<u32>,
+    pub(crate) base_url: Option<Spanned<String>>,
+    pub(crate) concurrency: Option<Spanned<usize>>,
+    pub(crate) rate_per_minute: Option<Spanned<u32>>,
+    pub(crate) burst: Option<Spanned<u32>>,
     pub(crate) max_retries: Option<u32>,
     pub(crate) results: Option<String>,
     pub(crate) notify: Option<bool>,

@@ -56,6 +56,13 @@ impl Template {
         }
     }
 
+    /// A template that is just one column's value.
+    pub(crate) fn column(index: usize) -> Template {
+        Template {
+            parts: vec![Part::Column(index)],
+        }
+    }
+
     /// Fill the placeholders from a record's fields (missing fields are empty).
     pub(crate) fn render(&self, fields: &[String]) -> String {
         let mut out = String::new();

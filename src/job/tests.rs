@@ -194,7 +194,7 @@ fn inline_problems_have_readable_locators() {
     let (job, problems) = load(&dir.path().join("j.toml"));
     assert!(job.is_none());
     let locs = |needle: &str| find(&problems, needle).location.clone();
-    assert_eq!(locs("must be at least 1"), "j.toml:2: settings.concurrency");
+    assert_eq!(locs("must be at least 1"), "j.toml:3: settings.concurrency");
     assert_eq!(locs("missing ticket"), "j.toml:5: tickets[0]");
     assert_eq!(
         locs("attachment not found"),

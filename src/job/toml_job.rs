@@ -136,33 +136,41 @@ fn read_settings(
     problems: &mut Problems,
 ) -> JobSettings {
     let s = spanned.get_ref();
-    let mut positive = |key: &str, v: Option<u64>| {
-        if v == Some(0) {
-            problems.error(
-                ctx.at(spanned, &format!("settings.{key}")),
-                format!("`{key}` must be at least 1"),
-            );
-        }
-    };
-    positive("concurrency", s.concurrency.map(|v| v as u64));
-    positive("rate_per_minute", s.rate_per_minute.map(u64::from));
-    positive("burst", s.burst.map(u64::from));
+    at_least_one(ctx, "concurrency", s.concurrency.as_ref(), problems);
+    at_least_one(ctx, "rate_per_minute", s.rate_per_minute.as_ref(), problems);
+    at_least_one(ctx, "burst", s.burst.as_ref(), problems);
     if let Some(url) = &s.base_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        let u = url.get_ref();
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
             problems.error(
-                ctx.at(spanned, "settings.base_url"),
-                format!("base_url `{url}` must start with http:// or https://"),
+                ctx.at(url, "settings.base_url"),
+                format!("base_url `{u}` must start with http:// or https://"),
             );
         }
     }
     JobSettings {
-        base_url: s.base_url.clone(),
-        concurrency: s.concurrency,
-        rate_per_minute: s.rate_per_minute,
-        burst: s.burst,
+        base_url: s.base_url.as_ref().map(|u| u.get_ref().clone()),
+        concurrency: s.concurrency.as_ref().map(|v| *v.get_ref()),
+        rate_per_minute: s.rate_per_minute.as_ref().map(|v| *v.get_ref()),
+        burst: s.burst.as_ref().map(|v| *v.get_ref()),
         max_retries: s.max_retries,
         results: s.results.as_ref().map(|r| ctx.dir.join(r)),
         notify: s.notify,
+    }
+}
+
+/// A count that must not be zero.
+fn at_least_one<T: PartialEq + Default>(
+    ctx: &Ctx<'_>,
+    key: &str,
+    value: Option<&Spanned<T>>,
+    problems: &mut Problems,
+) {
+    if let Some(v) = value.filter(|v| *v.get_ref() == T::default()) {
+        problems.error(
+            ctx.at(v, &format!("settings.{key}")),
+            format!("`{key}` must be at least 1"),
+        );
     }
 }
 

@@ -188,69 +188,47 @@ fn check_attachment(
     opts: &ValidateOptions,
     problems: &mut Problems,
 ) -> Option<UploadSpec> {
+    let checked = file_size(a).and_then(|size| {
+        if size > opts.max_upload_bytes {
+            return Err(format!(
+                "attachment `{}` is {size} bytes, over the upload limit of {} bytes",
+                a.written, opts.max_upload_bytes
+            ));
+        }
+        let name = a
+            .path
+            .file_name()
+            .ok_or_else(|| format!("attachment path has no file name: `{}`", a.written))?;
+        let name = name
+            .to_str()
+            .ok_or_else(|| format!("attachment file name is not UTF-8: {}", a.path.display()))?;
+        Ok(UploadSpec {
+            path: a.path.clone(),
+            name: name.to_string(),
+            size,
+        })
+    });
+    checked.map_err(|msg| problems.error(&a.loc, msg)).ok()
+}
+
+/// The size of a readable regular file, or why it cannot be uploaded.
+fn file_size(a: &RawAttachment) -> Result<u64, String> {
     let shown = a.path.display();
-    let meta = match std::fs::metadata(&a.path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            problems.error(
-                &a.loc,
-                format!("attachment not found: `{}` ({shown})", a.written),
-            );
-            return None;
+    let meta = std::fs::metadata(&a.path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("attachment not found: `{}` ({shown})", a.written)
         }
-        Err(e) => {
-            problems.error(
-                &a.loc,
-                format!("attachment unreadable: `{}` ({shown}): {e}", a.written),
-            );
-            return None;
-        }
-    };
+        _ => format!("attachment unreadable: `{}` ({shown}): {e}", a.written),
+    })?;
     if meta.is_dir() {
-        problems.error(
-            &a.loc,
-            format!("attachment is a directory: `{}` ({shown})", a.written),
-        );
-        return None;
+        return Err(format!(
+            "attachment is a directory: `{}` ({shown})",
+            a.written
+        ));
     }
-    if let Err(e) = std::fs::File::open(&a.path) {
-        problems.error(
-            &a.loc,
-            format!("attachment unreadable: `{}` ({shown}): {e}", a.written),
-        );
-        return None;
-    }
-    if meta.len() > opts.max_upload_bytes {
-        problems.error(
-            &a.loc,
-            format!(
-                "attachment `{}` is {} bytes, over the upload limit of {} bytes",
-                a.written,
-                meta.len(),
-                opts.max_upload_bytes
-            ),
-        );
-        return None;
-    }
-    let Some(name) = a.path.file_name() else {
-        problems.error(
-            &a.loc,
-            format!("attachment path has no file name: `{}`", a.written),
-        );
-        return None;
-    };
-    let Some(name) = name.to_str() else {
-        problems.error(
-            &a.loc,
-            format!("attachment file name is not UTF-8: {shown}"),
-        );
-        return None;
-    };
-    Some(UploadSpec {
-        path: a.path.clone(),
-        name: name.to_string(),
-        size: meta.len(),
-    })
+    std::fs::File::open(&a.path)
+        .map_err(|e| format!("attachment unreadable: `{}` ({shown}): {e}", a.written))?;
+    Ok(meta.len())
 }
 
 /// Parse a boolean cell: true/false/yes/no/1/0 (any case); empty is false.
