@@ -165,11 +165,15 @@ fn toml_type_errors_name_line_and_column() {
 #[test]
 fn export_kind_is_refused_and_unknown_kind_is_an_error() {
     let dir = fixture(&[
-        ("e.toml", "kind = \"export\"\n"),
+        (
+            "e.toml",
+            "kind = \"export\"\ntickets = \"all\"\n[export]\nfolder = \"b\"\n",
+        ),
         ("u.toml", "\n\nkind = \"sync\"\n"),
     ]);
     let (job, problems) = load(&dir.path().join("e.toml"));
     assert!(job.is_none());
+    assert_eq!(problems.len(), 1, "{}", describe(&problems));
     assert_eq!(problems[0].location, "e.toml:1: kind");
     assert_eq!(
         problems[0].message,
@@ -427,4 +431,18 @@ fn unknown_extension_and_missing_file_are_errors() {
     let (job, problems) = load(&dir.path().join("nope.csv"));
     assert!(job.is_none());
     assert!(problems[0].message.starts_with("cannot read"));
+}
+
+#[test]
+fn toml_with_bom_and_crlf_loads() {
+    let dir = fixture(&[(
+        "j.toml",
+        "\u{feff}name = \"b\"\r\n[[tickets]]\r\nticket = \"TIC001000\"\r\n[[tickets.comments]]\r\ntext = \"x\"\r\ncolor = 1\r\n",
+    )]);
+    let (job, problems) = load(&dir.path().join("j.toml"));
+    assert_eq!(job.unwrap().name, "b");
+    assert_eq!(
+        problems[0].location,
+        "j.toml:6: tickets[0].comments[0].color"
+    );
 }
