@@ -11,7 +11,7 @@ pub(crate) struct JobSpec {
     pub(crate) name: Option<Spanned<String>>,
     /// `import` (default) or `export` (run by `backup --job`); checked before the rest is read.
     #[serde(rename = "kind")]
-    _kind: Option<serde::de::IgnoredAny>,
+    _kind: Option<toml::Value>,
     /// Settings, all optional.
     #[serde(default)]
     pub(crate) settings: Option<Spanned<SettingsSpec>>,
