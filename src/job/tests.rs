@@ -446,3 +446,47 @@ fn toml_with_bom_and_crlf_loads() {
         "j.toml:6: tickets[0].comments[0].color"
     );
 }
+
+#[test]
+fn source_rows_without_ticket_and_default_attachment_folder() {
+    let job = "[[sources]]\npath = \"in/x.csv\"\n[sources.columns]\nticket = \"t\"\nbody = \"b\"\nattachments = \"f\"\n";
+    let export = "t,b,f\n,hi,\nTIC001004,,a.txt | b.txt\n";
+    let dir = fixture(&[
+        ("j.toml", job),
+        ("in/x.csv", export),
+        ("in/a.txt | b.txt", "x"),
+    ]);
+    let (job, problems) = load(&dir.path().join("j.toml"));
+    assert!(job.is_none());
+    assert_eq!(problems.len(), 1, "{}", describe(&problems));
+    assert_eq!(problems[0].location, "x.csv:2: column t");
+    assert_eq!(problems[0].message, "missing ticket");
+    std::fs::write(
+        dir.path().join("in/x.csv"),
+        export.replace(",hi,", "TIC001004,hi,"),
+    )
+    .unwrap();
+    let (job, problems) = load(&dir.path().join("j.toml"));
+    assert!(problems.is_empty(), "{}", describe(&problems));
+    let items = job.unwrap().items;
+    assert_eq!(counts_of(&items), (1, 1));
+    assert_eq!(items[1].source, "x.csv:3");
+}
+
+#[test]
+fn ticket_map_row_without_external_id_is_an_error() {
+    let dir = fixture(&[
+        ("j.toml", &source_job("")),
+        (
+            "data/export.csv",
+            "Id,Ticket,Who,When,Private,Text,Files\n1,ZD-1,A,d,no,x,\n",
+        ),
+        ("data/map.csv", "ext,alga\n ,TIC001000\nZD-1,TIC001001\n"),
+        ("files/x", ""),
+    ]);
+    let (_, problems) = load(&dir.path().join("j.toml"));
+    assert_eq!(
+        find(&problems, "missing external ticket id").location,
+        "map.csv:2"
+    );
+}
