@@ -42,7 +42,7 @@ fn load(path: &Path, opts: &ValidateOptions, problems: &mut Problems) -> Option<
         (stem, JobSettings::default(), rows)
     } else {
         let ctx = Ctx {
-            text: &text,
+            text: text.strip_prefix('\u{feff}').unwrap_or(&text),
             file: &file,
             dir,
         };

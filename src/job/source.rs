@@ -247,7 +247,11 @@ fn load_map(
     let mut map = HashMap::new();
     let mut lines: HashMap<String, usize> = HashMap::new();
     for r in records.iter().skip(1).filter(|r| !r.broken) {
-        let ext = r.fields[0].trim();
+        let ext = r.fields.first().map_or("", |f| f.trim());
+        if ext.is_empty() {
+            problems.error(format!("{file}:{}", r.line), "missing external ticket id");
+            continue;
+        }
         let target = r.fields.get(1).and_then(|t| TicketRef::parse(t));
         let Some(target) = target else {
             problems.error(

@@ -9,8 +9,9 @@ use toml::Spanned;
 pub(crate) struct JobSpec {
     /// Job name (default: the file stem).
     pub(crate) name: Option<Spanned<String>>,
-    /// `import` (default) or `export` (run by `backup --job`).
-    pub(crate) kind: Option<Spanned<String>>,
+    /// `import` (default) or `export` (run by `backup --job`); checked before the rest is read.
+    #[serde(rename = "kind")]
+    _kind: Option<toml::Value>,
     /// Settings, all optional.
     #[serde(default)]
     pub(crate) settings: Option<Spanned<SettingsSpec>>,

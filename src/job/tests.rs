@@ -165,11 +165,15 @@ fn toml_type_errors_name_line_and_column() {
 #[test]
 fn export_kind_is_refused_and_unknown_kind_is_an_error() {
     let dir = fixture(&[
-        ("e.toml", "kind = \"export\"\n"),
+        (
+            "e.toml",
+            "kind = \"export\"\ntickets = \"all\"\n[export]\nfolder = \"b\"\n",
+        ),
         ("u.toml", "\n\nkind = \"sync\"\n"),
     ]);
     let (job, problems) = load(&dir.path().join("e.toml"));
     assert!(job.is_none());
+    assert_eq!(problems.len(), 1, "{}", describe(&problems));
     assert_eq!(problems[0].location, "e.toml:1: kind");
     assert_eq!(
         problems[0].message,
@@ -427,4 +431,62 @@ fn unknown_extension_and_missing_file_are_errors() {
     let (job, problems) = load(&dir.path().join("nope.csv"));
     assert!(job.is_none());
     assert!(problems[0].message.starts_with("cannot read"));
+}
+
+#[test]
+fn toml_with_bom_and_crlf_loads() {
+    let dir = fixture(&[(
+        "j.toml",
+        "\u{feff}name = \"b\"\r\n[[tickets]]\r\nticket = \"TIC001000\"\r\n[[tickets.comments]]\r\ntext = \"x\"\r\ncolor = 1\r\n",
+    )]);
+    let (job, problems) = load(&dir.path().join("j.toml"));
+    assert_eq!(job.unwrap().name, "b");
+    assert_eq!(
+        problems[0].location,
+        "j.toml:6: tickets[0].comments[0].color"
+    );
+}
+
+#[test]
+fn source_rows_without_ticket_and_default_attachment_folder() {
+    let job = "[[sources]]\npath = \"in/x.csv\"\n[sources.columns]\nticket = \"t\"\nbody = \"b\"\nattachments = \"f\"\n";
+    let export = "t,b,f\n,hi,\nTIC001004,,a.txt | b.txt\n";
+    let dir = fixture(&[
+        ("j.toml", job),
+        ("in/x.csv", export),
+        ("in/a.txt | b.txt", "x"),
+    ]);
+    let (job, problems) = load(&dir.path().join("j.toml"));
+    assert!(job.is_none());
+    assert_eq!(problems.len(), 1, "{}", describe(&problems));
+    assert_eq!(problems[0].location, "x.csv:2: column t");
+    assert_eq!(problems[0].message, "missing ticket");
+    std::fs::write(
+        dir.path().join("in/x.csv"),
+        export.replace(",hi,", "TIC001004,hi,"),
+    )
+    .unwrap();
+    let (job, problems) = load(&dir.path().join("j.toml"));
+    assert!(problems.is_empty(), "{}", describe(&problems));
+    let items = job.unwrap().items;
+    assert_eq!(counts_of(&items), (1, 1));
+    assert_eq!(items[1].source, "x.csv:3");
+}
+
+#[test]
+fn ticket_map_row_without_external_id_is_an_error() {
+    let dir = fixture(&[
+        ("j.toml", &source_job("")),
+        (
+            "data/export.csv",
+            "Id,Ticket,Who,When,Private,Text,Files\n1,ZD-1,A,d,no,x,\n",
+        ),
+        ("data/map.csv", "ext,alga\n ,TIC001000\nZD-1,TIC001001\n"),
+        ("files/x", ""),
+    ]);
+    let (_, problems) = load(&dir.path().join("j.toml"));
+    assert_eq!(
+        find(&problems, "missing external ticket id").location,
+        "map.csv:2"
+    );
 }

@@ -39,29 +39,23 @@ impl Ctx<'_> {
 
 /// Read a TOML job; `None` when it cannot be used at all (reported).
 pub(crate) fn read(ctx: &Ctx<'_>, problems: &mut Problems) -> Option<TomlJob> {
+    // The kind first, on its own: an export job's other keys are not ours to judge.
+    if let Ok(k) = toml::from_str::<KindOnly>(ctx.text) {
+        if !check_kind(ctx, k.kind.as_ref(), problems) {
+            return None;
+        }
+    }
     let mut ignored = Vec::new();
     let de = toml::Deserializer::new(ctx.text);
     let spec: JobSpec = match serde_ignored::deserialize(de, |p| ignored.push(p.to_string())) {
         Ok(spec) => spec,
         Err(e) => {
-            let start = e.span().map_or(0, |s| s.start);
-            let line = line_of(ctx.text, start);
-            let col = ctx.text[..start.min(ctx.text.len())]
-                .rsplit('\n')
-                .next()
-                .map_or(1, |l| l.chars().count() + 1);
-            problems.error(
-                format!("{}:{line}:{col}", ctx.file),
-                e.message().to_string(),
-            );
+            report_toml_error(ctx, &e, problems);
             return None;
         }
     };
     for path in ignored {
         warn_unknown_key(ctx, &path, problems);
-    }
-    if !check_kind(ctx, &spec, problems) {
-        return None;
     }
     let name = spec
         .name
@@ -92,9 +86,29 @@ pub(crate) fn read(ctx: &Ctx<'_>, problems: &mut Problems) -> Option<TomlJob> {
     })
 }
 
+/// Just the `kind` key, read before anything else.
+#[derive(serde::Deserialize)]
+struct KindOnly {
+    kind: Option<Spanned<String>>,
+}
+
+/// A syntax or type error, at its line and column.
+fn report_toml_error(ctx: &Ctx<'_>, e: &toml::de::Error, problems: &mut Problems) {
+    let start = e.span().map_or(0, |s| s.start).min(ctx.text.len());
+    let line = line_of(ctx.text, start);
+    let col = ctx.text[..start]
+        .rsplit('\n')
+        .next()
+        .map_or(1, |l| l.chars().count() + 1);
+    problems.error(
+        format!("{}:{line}:{col}", ctx.file),
+        e.message().to_string(),
+    );
+}
+
 /// `kind` must be `import` (default); `export` belongs to `backup --job`.
-fn check_kind(ctx: &Ctx<'_>, spec: &JobSpec, problems: &mut Problems) -> bool {
-    let Some(kind) = &spec.kind else {
+fn check_kind(ctx: &Ctx<'_>, kind: Option<&Spanned<String>>, problems: &mut Problems) -> bool {
+    let Some(kind) = kind else {
         return true;
     };
     match kind.get_ref().as_str() {

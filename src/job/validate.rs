@@ -226,6 +226,12 @@ fn file_size(a: &RawAttachment) -> Result<u64, String> {
             a.written
         ));
     }
+    if !meta.is_file() {
+        return Err(format!(
+            "attachment is not a regular file: `{}` ({shown})",
+            a.written
+        ));
+    }
     std::fs::File::open(&a.path)
         .map_err(|e| format!("attachment unreadable: `{}` ({shown}): {e}", a.written))?;
     Ok(meta.len())
@@ -347,21 +353,49 @@ mod tests {
         assert!(problems.iter().all(|p| p.severity == Severity::Error));
     }
 
-    #[cfg(unix)]
     #[test]
     fn unreadable_attachment_is_an_error() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("secret.txt");
+        let f = dir.path().join("file.txt");
         std::fs::write(&f, "x").unwrap();
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o000)).unwrap();
-        if std::fs::File::open(&f).is_ok() {
-            // Running as root: permissions do not stop reads, so check the directory case holds.
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
-            return;
-        }
-        let (_, problems) = run(vec![row("j.csv:3", "", &[f])], &ValidateOptions::default());
+        // A path through a regular file cannot be read (ENOTDIR), even by root.
+        let (_, problems) = run(
+            vec![row("j.csv:3", "", &[f.join("inner.txt")])],
+            &ValidateOptions::default(),
+        );
+        assert_eq!(problems.len(), 1);
         assert!(problems[0].message.starts_with("attachment unreadable"));
+        assert_eq!(problems[0].location, "j.csv:3: column attachments");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifo_is_not_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(status.unwrap().success());
+        let (_, problems) = run(
+            vec![row("j.csv:3", "", &[fifo])],
+            &ValidateOptions::default(),
+        );
+        assert!(problems[0]
+            .message
+            .starts_with("attachment is not a regular file"));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn non_utf8_file_name_is_an_error() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt"));
+        std::fs::write(&f, "x").unwrap();
+        let (items, problems) = run(vec![row("j.csv:4", "", &[f])], &ValidateOptions::default());
+        assert!(items.is_empty());
+        assert!(problems[0]
+            .message
+            .starts_with("attachment file name is not UTF-8"));
     }
 
     #[test]
