@@ -145,7 +145,9 @@ pub fn write_atomic(path: &Path, rows: &[ResultRow]) -> Result<()> {
     let err = |e: std::io::Error| Error::io("cannot write results file", path, e);
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     {
-        let mut w = csv::Writer::from_writer(tmp.as_file_mut());
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(tmp.as_file_mut());
         w.write_record(COLUMNS).map_err(|e| err(e.into()))?;
         for r in rows {
             w.serialize(r).map_err(|e| err(e.into()))?;
