@@ -84,7 +84,8 @@ pub fn read(path: &Path) -> Result<Entries> {
     Ok(out)
 }
 
-/// Write the manifest atomically: temp file in the same folder, fsync, rename.
+/// Write the manifest atomically (rows sorted by path): temp file in the same folder, fsync,
+/// rename.
 pub fn write_atomic(path: &Path, entries: &Entries) -> Result<()> {
     let dir = path
         .parent()
@@ -101,7 +102,9 @@ pub fn write_atomic(path: &Path, entries: &Entries) -> Result<()> {
             .has_headers(false)
             .from_writer(tmp.as_file_mut());
         w.write_record(COLUMNS).map_err(|e| err(e.into()))?;
-        for e in entries.values() {
+        let mut rows: Vec<&Entry> = entries.values().collect();
+        rows.sort_by(|a, b| a.path.cmp(&b.path));
+        for e in rows {
             w.serialize(e).map_err(|e| err(e.into()))?;
         }
         w.flush().map_err(err)?;

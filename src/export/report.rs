@@ -231,7 +231,7 @@ pub fn estimate(tickets: u64, comments: bool, rate: u32, burst: u32) -> String {
         "document lists"
     };
     let detail = format!(
-        "{} requests: {} ticket pages + {what}; downloads of new or changed documents come on top",
+        "{} requests: {} ticket list pages + {what}; downloads of new or changed documents come on top",
         group_thousands(requests),
         group_thousands(pages)
     );
@@ -268,7 +268,7 @@ mod tests {
             e.starts_with("10,000 tickets: about 2 h 45 min of list requests at 60/min"),
             "{e}"
         );
-        assert!(e.contains("10,100 requests: 100 ticket pages"), "{e}");
+        assert!(e.contains("10,100 requests: 100 ticket list pages"), "{e}");
         let c = estimate(10_000, true, 60, 120);
         assert!(c.contains("about 5 h 35 min"), "{c}");
         assert!(estimate(50, false, 60, 120).contains("fit in the burst"));

@@ -101,13 +101,17 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> bool {
     Tally::add(&ctx.tally.tickets, 1);
     Tally::add(&ctx.tally.documents, docs.len() as u64);
     let dir = ctx.opts.out.as_path();
-    let folder = dir.join(folder_name(t));
     let known: HashMap<Uuid, Entry> = ctx
         .store
         .of_ticket(t.ticket_id)
         .into_iter()
         .map(|e| (e.document_id, e))
         .collect();
+    // A ticket keeps the folder of its earlier rows (a reference may differ in case).
+    let folder = known
+        .values()
+        .find_map(|e| e.file(dir).parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| dir.join(folder_name(t)));
     handle_gone(ctx, &label, &docs, &known);
     let plan = plan_paths(&folder, dir, &docs, &known, ctx.opts.comments);
     let mut failed = false;

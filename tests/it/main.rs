@@ -1,5 +1,6 @@
 //! One integration-test binary built from topical modules; every test starts its own sandbox.
 
+mod backup;
 mod env;
 mod import;
 mod resume;

@@ -1,0 +1,453 @@
+//! `alga-batch backup` against the sandbox: hostile names, incremental runs, interrupted
+//! downloads, the folder lock, the time budget, comments export and ticket selection.
+
+use crate::env::{code, config, text, TestEnv};
+use alga_batch::sandbox::{RateLimitMode, SandboxConfig};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Small, unthrottled sandbox (the limiter is exercised by the import tests).
+fn quick(tickets: usize) -> SandboxConfig {
+    SandboxConfig {
+        tickets,
+        rate_limit: RateLimitMode::Off,
+        ..config()
+    }
+}
+
+/// `backup --out out --rate-per-minute 0` plus `extra`.
+async fn backup(env: &TestEnv, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["backup", "--out", "out", "--rate-per-minute", "0"];
+    args.extend_from_slice(extra);
+    env.run(&args).await
+}
+
+/// Every file below `dir` (recursively).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+fn manifest(env: &TestEnv) -> Vec<HashMap<String, String>> {
+    crate::env::read_results(&env.path("out/manifest.csv")).1
+}
+
+/// GETs of one document's bytes (`.../documents/<uuid>`), not of the list.
+fn downloads(env: &TestEnv) -> Vec<String> {
+    env.sandbox
+        .request_log()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/documents/"))
+        .map(|r| r.path)
+        .collect()
+}
+
+#[tokio::test]
+async fn hostile_names_never_escape_the_folder_and_land_sanitized() {
+    let env = TestEnv::with(quick(1)).await;
+    let t = env.sandbox.add_ticket("TIC900000", "hostile", false);
+    let long = format!("{}.pdf", "n".repeat(300));
+    let names = [
+        "../../evil.txt",
+        "a/b.txt",
+        "a\\b.txt",
+        "CON",
+        "con.txt",
+        "ctrl\u{1}\u{7}\nname.txt",
+        "résumé – ünïcode.txt",
+        long.as_str(),
+        "same.txt",
+        "same.txt",
+        "..",
+        "/etc/passwd",
+    ];
+    let mut ids = HashMap::new();
+    for (i, n) in names.iter().enumerate() {
+        let body = format!("document {i}: {n}");
+        let id = env
+            .sandbox
+            .add_document_raw(t, n, "text/plain", body.as_bytes());
+        ids.insert(id.to_string(), body);
+    }
+    let out = backup(&env, &["--ticket", "TIC900000"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let root = env.path("out").canonicalize().unwrap();
+    for f in walk(&root) {
+        assert!(f.canonicalize().unwrap().starts_with(&root), "{f:?}");
+    }
+    let outside: Vec<_> = walk(env.dir.path())
+        .into_iter()
+        .filter(|p| !p.starts_with(env.path("out")))
+        .collect();
+    assert!(outside.is_empty(), "written outside DIR: {outside:?}");
+    let rows = manifest(&env);
+    assert_eq!(rows.len(), names.len());
+    let mut paths = HashSet::new();
+    for r in &rows {
+        let file = env.path("out").join(&r["path"]);
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            ids[&r["document_id"]]
+        );
+        assert!(
+            paths.insert(r["path"].to_lowercase()),
+            "duplicate {}",
+            r["path"]
+        );
+        assert!(r["path"].starts_with("TIC900000/"), "{}", r["path"]);
+        assert_eq!(r["path"].matches('/').count(), 1, "{}", r["path"]);
+    }
+    let folder = env.path("out/TIC900000");
+    for expected in [
+        "evil.txt",
+        "a_b.txt",
+        "_CON",
+        "_con.txt",
+        "ctrlname.txt",
+        "same.txt",
+    ] {
+        assert!(folder.join(expected).is_file(), "missing {expected}");
+    }
+    assert!(folder.join("résumé – ünïcode.txt").is_file());
+    assert!(rows
+        .iter()
+        .any(|r| r["path"].len() <= 210 && r["path"].ends_with(".pdf")));
+}
+
+#[tokio::test]
+async fn a_repeat_backup_downloads_nothing_and_a_damaged_file_is_fetched_again() {
+    let env = TestEnv::with(quick(12)).await;
+    let t = env.ticket_id("TIC001001");
+    env.sandbox
+        .add_document_raw(t, "report.pdf", "application/pdf", b"%PDF-1.4 fake");
+    let first = backup(&env, &[]).await;
+    assert_eq!(code(&first), 0, "{}", text(&first));
+    let total = manifest(&env).len();
+    assert!(total >= 3, "seeded documents plus ours: {total}");
+    assert_eq!(downloads(&env).len(), total);
+    let second = backup(&env, &["--quiet"]).await;
+    assert_eq!(code(&second), 0, "{}", text(&second));
+    assert_eq!(downloads(&env).len(), total, "second run sent a download");
+    let line = text(&second);
+    assert_eq!(line.trim().lines().count(), 1, "{line}");
+    assert!(
+        line.contains(&format!("0 downloaded (0 B), {total} unchanged")),
+        "{line}"
+    );
+    std::fs::write(env.path("out/TIC001001/report.pdf"), b"%PDF-1.4 fakE").unwrap();
+    let third = backup(&env, &[]).await;
+    assert_eq!(code(&third), 0, "{}", text(&third));
+    assert_eq!(downloads(&env).len(), total + 1);
+    let again = std::fs::read(env.path("out/TIC001001/report.pdf")).unwrap();
+    assert_eq!(again, b"%PDF-1.4 fake");
+}
+
+#[tokio::test]
+async fn documents_gone_from_the_server_are_kept_unless_pruned() {
+    let env = TestEnv::with(quick(1)).await;
+    let t = env.sandbox.add_ticket("TIC900001", "gone", false);
+    let doc = env
+        .sandbox
+        .add_document_raw(t, "old.txt", "text/plain", b"old");
+    assert_eq!(code(&backup(&env, &[]).await), 0);
+    let client = alga_batch::api::Client::new(alga_batch::api::ClientConfig::new(
+        env.sandbox.base_url(),
+        alga_batch::api::ApiKey::new(crate::env::KEY.to_string()),
+    ))
+    .unwrap();
+    client.delete_document(t, doc).await.unwrap();
+    let kept = backup(&env, &[]).await;
+    assert!(
+        text(&kept).contains("gone from the server; kept"),
+        "{}",
+        text(&kept)
+    );
+    assert!(env.path("out/TIC900001/old.txt").exists());
+    let pruned = backup(&env, &["--prune"]).await;
+    assert!(text(&pruned).contains("pruned"), "{}", text(&pruned));
+    assert!(!env.path("out/TIC900001/old.txt").exists());
+    assert!(manifest(&env)
+        .iter()
+        .all(|r| r["document_id"] != doc.to_string()));
+}
+
+#[tokio::test]
+async fn a_second_run_on_a_locked_folder_exits_4_and_a_stale_lock_is_taken_over() {
+    let env = TestEnv::with(quick(2)).await;
+    std::fs::create_dir_all(env.path("out")).unwrap();
+    let held = alga_batch::export::lock::acquire(&env.path("out")).unwrap();
+    let out = backup(&env, &[]).await;
+    assert_eq!(code(&out), 4, "{}", text(&out));
+    let msg = text(&out);
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
+    assert!(
+        env.sandbox.request_log().is_empty(),
+        "a locked run sends nothing"
+    );
+    drop(held);
+    std::fs::write(
+        env.path("out/.alga-batch.lock"),
+        "pid 999999 started 2026-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    let out = backup(&env, &[]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("took over a stale lock (pid 999999"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test]
+async fn max_duration_stops_cleanly_and_the_next_run_continues() {
+    let cfg = SandboxConfig {
+        latency_ms: Some((40, 40)),
+        ..quick(25)
+    };
+    let env = TestEnv::with(cfg).await;
+    let args = ["--max-duration", "300ms", "--concurrency", "1"];
+    let first = backup(&env, &args).await;
+    assert_eq!(code(&first), 0, "{}", text(&first));
+    assert!(
+        text(&first).contains("stopped at the 300ms budget"),
+        "{}",
+        text(&first)
+    );
+    let after_first = manifest(&env).len();
+    assert_eq!(
+        downloads(&env).len(),
+        after_first,
+        "everything fetched is recorded"
+    );
+    let second = backup(&env, &[]).await;
+    assert_eq!(code(&second), 0, "{}", text(&second));
+    let all = manifest(&env).len();
+    assert_eq!(all, 5, "25 seeded tickets have a document on every fifth");
+    assert!(after_first < all, "the budget cut the first run short");
+    let fetched = downloads(&env);
+    let unique: HashSet<_> = fetched.iter().collect();
+    assert_eq!(fetched.len(), unique.len(), "nothing downloaded twice");
+}
+
+#[tokio::test]
+async fn comments_are_exported_per_ticket_and_in_one_csv() {
+    let env = TestEnv::with(quick(6)).await;
+    let out = backup(&env, &["--comments"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let mut expected_rows = 0;
+    for t in env.sandbox.tickets() {
+        let server = env.sandbox.comments(t.ticket_id);
+        expected_rows += server.len();
+        let file = env.path(&format!("out/{}/comments.jsonl", t.ticket_number));
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), server.len(), "{}", t.ticket_number);
+        for (got, want) in lines.iter().zip(&server) {
+            assert_eq!(got["comment_id"], want["comment_id"]);
+            assert_eq!(got["comment_text"], want["comment_text"]);
+        }
+    }
+    assert!(expected_rows > 0, "the seed has comments");
+    let (header, rows) = crate::env::read_results(&env.path("out/comments.csv"));
+    assert_eq!(header[..3], ["ticket_id", "ticket_number", "comment_id"]);
+    assert_eq!(rows.len(), expected_rows);
+    let first = &rows[0];
+    let ticket = env.ticket_id(&first["ticket_number"]).to_string();
+    assert_eq!(first["ticket_id"], ticket);
+}
+
+#[tokio::test]
+async fn selection_flags_pick_exactly_the_named_or_filtered_tickets() {
+    let env = TestEnv::with(quick(10)).await;
+    let near = env.sandbox.add_ticket("TIC0010001", "near miss", false);
+    env.sandbox
+        .add_document_raw(near, "near.txt", "text/plain", b"near");
+    let folders = |env: &TestEnv| -> HashSet<String> {
+        std::fs::read_dir(env.path("out"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().unwrap().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let out = backup(&env, &["--ticket", "TIC001000", "--ticket", "tic001005"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        manifest(&env).len(),
+        2,
+        "TIC001000 and TIC001005 have a document"
+    );
+    assert!(
+        !folders(&env).contains("TIC0010001"),
+        "near miss not selected"
+    );
+    let list = env.write("pick.txt", format!("# one a line\n{near}\n"));
+    let out = backup(&env, &["--tickets", list.to_str().unwrap()]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(folders(&env).contains("TIC0010001"));
+    let bad = backup(&env, &["--updated-from", "2026-11-01"]).await;
+    assert_eq!(code(&bad), 2, "{}", text(&bad));
+    let future = backup(&env, &["--updated-from", "2999-01-01T00:00:00Z", "--quiet"]).await;
+    assert!(
+        text(&future).contains("backup: 0 tickets"),
+        "{}",
+        text(&future)
+    );
+    std::fs::remove_dir_all(env.path("out")).unwrap();
+    let open = backup(&env, &["--open-only"]).await;
+    assert_eq!(code(&open), 0, "{}", text(&open));
+    let closed: HashSet<String> = env
+        .sandbox
+        .tickets()
+        .into_iter()
+        .filter(|t| t.is_closed)
+        .map(|t| t.ticket_number)
+        .collect();
+    assert!(!closed.is_empty());
+    let rows = manifest(&env);
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| !closed.contains(&r["ticket_number"])));
+}
+
+#[tokio::test]
+async fn dry_run_prints_the_estimate_and_downloads_nothing() {
+    let env = TestEnv::with(quick(30)).await;
+    let out = env.run(&["backup", "--out", "out", "--dry-run"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let msg = text(&out);
+    assert!(
+        msg.contains("30 tickets: list requests fit in the burst"),
+        "{msg}"
+    );
+    assert!(downloads(&env).is_empty());
+    assert!(!env.path("out").exists());
+    assert!(env.sandbox.request_log().len() <= 1);
+}
+
+/// A one-ticket server whose second document's body breaks off halfway (`Connection: close`).
+async fn breaking_server() -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&req)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let _ = sock.write_all(&broken_response(&line)).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    (base, task)
+}
+
+const T1: &str = "11111111-1111-4111-8111-111111111111";
+const GOOD: &str = "22222222-2222-4222-8222-222222222222";
+const BROKEN: &str = "33333333-3333-4333-8333-333333333333";
+
+fn broken_response(request_line: &str) -> Vec<u8> {
+    let path = request_line.split(' ').nth(1).unwrap_or("");
+    let json = |body: String| {
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    if path.starts_with("/api/v1/tickets?") {
+        return json(format!(
+            r#"{{"data":[{{"ticket_id":"{T1}","ticket_number":"TIC1"}}],"pagination":{{"page":1,"limit":100,"total":1,"totalPages":1,"hasNext":false,"hasPrev":false}}}}"#
+        ));
+    }
+    if path.ends_with("/documents") {
+        return json(format!(
+            r#"{{"data":[{{"document_id":"{GOOD}","document_name":"good.txt","file_size":"5"}},{{"document_id":"{BROKEN}","document_name":"big.bin","file_size":"100000"}}]}}"#
+        ));
+    }
+    if path.ends_with(GOOD) {
+        return b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello".to_vec();
+    }
+    let mut r = b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 100000\r\nconnection: close\r\n\r\n".to_vec();
+    r.extend(std::iter::repeat_n(b'x', 40_000));
+    r
+}
+
+#[tokio::test]
+async fn a_download_cut_off_midway_leaves_no_partial_file() {
+    let (base, server) = breaking_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"))
+        .args([
+            "backup",
+            "--out",
+            "out",
+            "--max-retries",
+            "1",
+            "--rate-per-minute",
+            "0",
+        ])
+        .current_dir(dir.path())
+        .env("ALGA_BASE_URL", &base)
+        .env("ALGA_API_KEY", crate::env::KEY)
+        .env_remove("ALGA_TENANT_ID")
+        .output()
+        .await
+        .unwrap();
+    server.abort();
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("big.bin"), "{}", text(&out));
+    let root = dir.path().join("out");
+    let files: Vec<String> = walk(&root)
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
+    let mut files = files;
+    files.sort();
+    assert_eq!(
+        files,
+        vec![".alga-batch.lock", "TIC1/good.txt", "manifest.csv"]
+    );
+    let (_, rows) = crate::env::read_results(&root.join("manifest.csv"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["document_id"], GOOD);
+}
