@@ -71,6 +71,9 @@ pub(super) fn folder_name(t: &Target) -> String {
     let clash = ROOT_RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&name));
     if name.is_empty() || clash {
         t.ticket_id.to_string()
+    } else if name != raw {
+        // A changed number could meet another ticket's folder: keep it apart.
+        names::with_id_suffix(&name, t.ticket_id, false)
     } else {
         name
     }
@@ -339,7 +342,8 @@ mod tests {
             ticket_number: Some(n.into()),
         };
         assert_eq!(folder_name(&t("TIC001000")), "TIC001000");
-        assert_eq!(folder_name(&t("../x")), "x");
+        assert_eq!(folder_name(&t("../x")), "x-00000000");
+        assert_eq!(folder_name(&t("TIC 7")), "TIC 7");
         assert_eq!(folder_name(&t("manifest.csv")), id.to_string());
         assert_eq!(folder_name(&t("..")), id.to_string());
     }

@@ -344,8 +344,9 @@ async fn dry_run_prints_the_estimate_and_downloads_nothing() {
     assert!(env.sandbox.request_log().len() <= 1);
 }
 
-/// A one-ticket server whose second document's body breaks off halfway (`Connection: close`).
-async fn breaking_server() -> (String, tokio::task::JoinHandle<()>) {
+/// A one-ticket server whose second document's body breaks off halfway (`Connection: close`),
+/// or with `stall`, stops sending halfway and keeps the connection open.
+async fn breaking_server(stall: bool) -> (String, tokio::task::JoinHandle<()>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -369,6 +370,9 @@ async fn breaking_server() -> (String, tokio::task::JoinHandle<()>) {
                     .unwrap_or("")
                     .to_string();
                 let _ = sock.write_all(&broken_response(&line)).await;
+                if stall && line.contains(BROKEN) {
+                    std::future::pending::<()>().await;
+                }
                 let _ = sock.shutdown().await;
             });
         }
@@ -409,7 +413,7 @@ fn broken_response(request_line: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_download_cut_off_midway_leaves_no_partial_file() {
-    let (base, server) = breaking_server().await;
+    let (base, server) = breaking_server(false).await;
     let dir = tempfile::tempdir().unwrap();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"))
         .args([
@@ -432,22 +436,123 @@ async fn a_download_cut_off_midway_leaves_no_partial_file() {
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(text(&out).contains("big.bin"), "{}", text(&out));
     let root = dir.path().join("out");
-    let files: Vec<String> = walk(&root)
-        .iter()
-        .map(|p| {
-            p.strip_prefix(&root)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/")
-        })
-        .collect();
-    let mut files = files;
-    files.sort();
     assert_eq!(
-        files,
+        listing(&root),
         vec![".alga-batch.lock", "TIC1/good.txt", "manifest.csv"]
     );
     let (_, rows) = crate::env::read_results(&root.join("manifest.csv"));
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["document_id"], GOOD);
+}
+
+#[tokio::test]
+async fn a_repeat_backup_of_1000_unchanged_documents_sends_no_download_request() {
+    let env = TestEnv::with(quick(10)).await;
+    let tickets = env.sandbox.tickets();
+    for i in 0..1000 {
+        let t = tickets[i % tickets.len()].ticket_id;
+        let body = format!("document {i}\n");
+        env.sandbox
+            .add_document_raw(t, &format!("doc-{i}.txt"), "text/plain", body.as_bytes());
+    }
+    let first = backup(&env, &["--concurrency", "8", "--quiet"]).await;
+    assert_eq!(code(&first), 0, "{}", text(&first));
+    let total = manifest(&env).len();
+    assert!(total >= 1000, "{total}");
+    let before = env.sandbox.request_log().len();
+    let second = backup(&env, &["--concurrency", "8", "--quiet"]).await;
+    assert_eq!(code(&second), 0, "{}", text(&second));
+    let log = env.sandbox.request_log();
+    let repeat = &log[before..];
+    assert!(
+        repeat.iter().all(|r| !r.path.contains("/documents/")),
+        "a download was sent"
+    );
+    assert_eq!(
+        repeat.len(),
+        1 + tickets.len(),
+        "one page and one list per ticket"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_key_stops_the_backup_with_exit_3() {
+    let env = TestEnv::with(quick(2)).await;
+    let out = env
+        .command(&["backup", "--out", "out"])
+        .env("ALGA_API_KEY", "wrong-key")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(text(&out).contains("API key"), "{}", text(&out));
+    assert!(
+        !text(&out).contains("wrong-key"),
+        "the key is never printed"
+    );
+}
+
+/// Files below `root`, relative, sorted.
+fn listing(root: &Path) -> Vec<String> {
+    let mut files: Vec<String> = walk(root)
+        .iter()
+        .map(|p| {
+            p.strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn ctrl_c_twice_aborts_a_stalled_download_and_removes_its_temp_file() {
+    let (base, server) = breaking_server(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"))
+        .args(["backup", "--out", "out", "--rate-per-minute", "0"])
+        .current_dir(dir.path())
+        .env("ALGA_BASE_URL", &base)
+        .env("ALGA_API_KEY", crate::env::KEY)
+        .env_remove("ALGA_TENANT_ID")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let root = dir.path().join("out");
+    let folder = root.join("TIC1");
+    let in_flight = || {
+        std::fs::read_dir(&folder).is_ok_and(|rd| {
+            rd.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".alga-batch-"))
+        })
+    };
+    for _ in 0..400 {
+        if in_flight() && folder.join("good.txt").exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(in_flight(), "the stalled download never started");
+    let pid = child.id().unwrap().to_string();
+    let mut tries = 0;
+    let status = loop {
+        tries += 1;
+        assert!(tries < 100, "the backup ignored Ctrl-C");
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status();
+        let wait = tokio::time::timeout(std::time::Duration::from_millis(300), child.wait());
+        if let Ok(s) = wait.await {
+            break s.unwrap();
+        }
+    };
+    server.abort();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        listing(&root),
+        vec![".alga-batch.lock", "TIC1/good.txt", "manifest.csv"]
+    );
 }

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Benchmark (not run in CI): download a 1 GiB document from the sandbox with curl and with
+# `alga-batch backup`, side by side, several rounds; report throughput and max RSS
+# (/usr/bin/time -v). Then check that a repeat backup of 1,000 unchanged documents sends no
+# download request.
+#
+# Usage: scripts/bench-download.sh [ROUNDS]      (default 3; needs curl, jq, /usr/bin/time)
+# SIZE_MIB=1024 and DOCS=1000 can be changed through the environment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+SIZE_MIB=${SIZE_MIB:-1024}
+DOCS=${DOCS:-1000}
+KEY=bench-key
+BIN=$PWD/target/release/alga-batch
+
+cargo build --release --quiet
+WORK=$(mktemp -d /tmp/alga-bench.XXXXXX)
+SANDBOX_PID=
+cleanup() {
+    if [ -n "$SANDBOX_PID" ]; then kill "$SANDBOX_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$BIN" sandbox --listen 127.0.0.1:0 --tickets 2 --rate-limit off --api-key "$KEY" \
+    --max-upload-mb $((SIZE_MIB + 1)) --quiet 2>"$WORK/sandbox.log" &
+SANDBOX_PID=$!
+for _ in $(seq 50); do
+    grep -q 'listening on' "$WORK/sandbox.log" 2>/dev/null && break
+    sleep 0.1
+done
+BASE=$(grep -o 'http://[0-9.:]*' "$WORK/sandbox.log" | head -1)
+api() { curl -sf -H "x-api-key: $KEY" "$@"; }
+ticket_id() {
+    api "$BASE/api/v1/tickets?ticket_number=$1&fields=ticket_id,ticket_number" |
+        jq -r --arg n "$1" '.data[] | select(.ticket_number == $n) | .ticket_id'
+}
+BIG_T=$(ticket_id TIC001000)
+MANY_T=$(ticket_id TIC001001)
+
+echo "creating and uploading a ${SIZE_MIB} MiB document..."
+head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$WORK/big.bin"
+DOC=$(api -F "file=@$WORK/big.bin;type=application/octet-stream" \
+    "$BASE/api/v1/tickets/$BIG_T/documents" | jq -r '.data.document_id')
+WANT=$(sha256sum "$WORK/big.bin" | cut -d' ' -f1)
+rm "$WORK/big.bin"
+
+# field from `time -v` output
+tv() { grep "$1" "$2" | awk -F': ' '{print $2}'; }
+secs() { # h:mm:ss or m:ss.cc -> seconds
+    awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }' <<<"$1"
+}
+
+printf '%-6s %-12s %10s %12s %12s\n' round tool seconds MiB/s maxRSS_MiB
+for r in $(seq "$ROUNDS"); do
+    /usr/bin/time -v -o "$WORK/curl.time" \
+        curl -sf -H "x-api-key: $KEY" -o "$WORK/curl.bin" \
+        "$BASE/api/v1/tickets/$BIG_T/documents/$DOC"
+    rm -rf "$WORK/out"
+    ALGA_API_KEY=$KEY /usr/bin/time -v -o "$WORK/ab.time" \
+        "$BIN" backup --base-url "$BASE" --out "$WORK/out" --ticket TIC001000 \
+        --rate-per-minute 0 --quiet
+    GOT=$(awk -F, -v d="$DOC" '$3 == d {print $7}' "$WORK/out/manifest.csv")
+    [ "$GOT" = "$WANT" ] || { echo "sha256 mismatch: $GOT vs $WANT" >&2; exit 1; }
+    rm -f "$WORK/curl.bin"
+    for tool in curl ab; do
+        s=$(secs "$(tv 'Elapsed (wall clock)' "$WORK/$tool.time")")
+        rss=$(tv 'Maximum resident set size' "$WORK/$tool.time")
+        name=$([ $tool = ab ] && echo alga-batch || echo curl)
+        printf '%-6s %-12s %10.2f %12.0f %12.1f\n' "$r" "$name" "$s" \
+            "$(awk -v s="$s" -v m="$SIZE_MIB" 'BEGIN{print m/s}')" \
+            "$(awk -v k="$rss" 'BEGIN{print k/1024}')"
+    done
+done
+
+echo
+echo "repeat backup of $DOCS unchanged documents..."
+for i in $(seq "$DOCS"); do printf 'document %d\n' "$i" >"$WORK/d-$i.txt"; done
+for i in $(seq "$DOCS"); do
+    api -o /dev/null -F "file=@$WORK/d-$i.txt" "$BASE/api/v1/tickets/$MANY_T/documents"
+done
+rm -rf "$WORK/many"
+ALGA_API_KEY=$KEY "$BIN" backup --base-url "$BASE" --out "$WORK/many" --ticket TIC001001 \
+    --rate-per-minute 0 --concurrency 8 --quiet
+ALGA_API_KEY=$KEY "$BIN" backup --base-url "$BASE" --out "$WORK/many" --ticket TIC001001 \
+    --rate-per-minute 0 --concurrency 8 --quiet 2>&1 | tee "$WORK/repeat.txt"
+grep -q "0 downloaded (0 B), $DOCS unchanged" "$WORK/repeat.txt" &&
+    echo "repeat backup: no download request for $DOCS unchanged documents"
