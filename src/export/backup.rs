@@ -38,24 +38,8 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
     if opts.dry_run {
         return dry_run(opts, &client, &policy, started).await;
     }
-    std::fs::create_dir_all(&opts.out)
-        .map_err(|e| Error::io("cannot create backup folder", &opts.out, e))?;
-    let _lock = if opts.lock {
-        let l = lock::acquire(&opts.out)?;
-        if let (Some(prev), false) = (&l.took_over, opts.quiet) {
-            eprintln!("took over a stale lock ({prev}; that process is gone)");
-        }
-        Some(l)
-    } else {
-        None
-    };
-    remove_stale_temps(&opts.out);
+    let (_lock, store) = open_folder(opts)?;
     let manifest_path = opts.out.join(MANIFEST_FILE);
-    let store = Store::new(
-        manifest_path.clone(),
-        manifest::read(&manifest_path)?,
-        MANIFEST_EVERY,
-    );
     let cancel = Cancel::new();
     let interrupted = cancel.install_ctrl_c(opts.quiet);
     let budget = Arc::new(AtomicBool::new(false));
@@ -93,6 +77,25 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
     summary.interrupted = interrupted.is_cancelled();
     fill_stats(&mut summary, &client, started);
     Ok(summary)
+}
+
+/// Create and lock the folder, clear temp files of a killed run, read the manifest.
+fn open_folder(opts: &BackupOptions) -> Result<(Option<lock::DirLock>, Store)> {
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| Error::io("cannot create backup folder", &opts.out, e))?;
+    let held = if opts.lock {
+        let l = lock::acquire(&opts.out)?;
+        if let (Some(prev), false) = (&l.took_over, opts.quiet) {
+            eprintln!("took over a stale lock ({prev}; that process is gone)");
+        }
+        Some(l)
+    } else {
+        None
+    };
+    remove_stale_temps(&opts.out);
+    let path = opts.out.join(MANIFEST_FILE);
+    let entries = manifest::read(&path)?;
+    Ok((held, Store::new(path, entries, MANIFEST_EVERY)))
 }
 
 fn fill_stats(summary: &mut BackupSummary, client: &Client, started: Instant) {

@@ -6,6 +6,8 @@ use alga_batch::sandbox::{RateLimitMode, SandboxConfig};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+mod interrupt;
+
 /// Small, unthrottled sandbox (the limiter is exercised by the import tests).
 fn quick(tickets: usize) -> SandboxConfig {
     SandboxConfig {
@@ -23,7 +25,7 @@ async fn backup(env: &TestEnv, extra: &[&str]) -> std::process::Output {
 }
 
 /// Every file below `dir` (recursively).
-fn walk(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -344,107 +346,6 @@ async fn dry_run_prints_the_estimate_and_downloads_nothing() {
     assert!(env.sandbox.request_log().len() <= 1);
 }
 
-/// A one-ticket server whose second document's body breaks off halfway (`Connection: close`),
-/// or with `stall`, stops sending halfway and keeps the connection open.
-async fn breaking_server(stall: bool) -> (String, tokio::task::JoinHandle<()>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&req)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                let _ = sock.write_all(&broken_response(&line)).await;
-                if stall && line.contains(BROKEN) {
-                    std::future::pending::<()>().await;
-                }
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    (base, task)
-}
-
-const T1: &str = "11111111-1111-4111-8111-111111111111";
-const GOOD: &str = "22222222-2222-4222-8222-222222222222";
-const BROKEN: &str = "33333333-3333-4333-8333-333333333333";
-
-fn broken_response(request_line: &str) -> Vec<u8> {
-    let path = request_line.split(' ').nth(1).unwrap_or("");
-    let json = |body: String| {
-        format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .into_bytes()
-    };
-    if path.starts_with("/api/v1/tickets?") {
-        return json(format!(
-            r#"{{"data":[{{"ticket_id":"{T1}","ticket_number":"TIC1"}}],"pagination":{{"page":1,"limit":100,"total":1,"totalPages":1,"hasNext":false,"hasPrev":false}}}}"#
-        ));
-    }
-    if path.ends_with("/documents") {
-        return json(format!(
-            r#"{{"data":[{{"document_id":"{GOOD}","document_name":"good.txt","file_size":"5"}},{{"document_id":"{BROKEN}","document_name":"big.bin","file_size":"100000"}}]}}"#
-        ));
-    }
-    if path.ends_with(GOOD) {
-        return b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello".to_vec();
-    }
-    let mut r = b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 100000\r\nconnection: close\r\n\r\n".to_vec();
-    r.extend(std::iter::repeat_n(b'x', 40_000));
-    r
-}
-
-#[tokio::test]
-async fn a_download_cut_off_midway_leaves_no_partial_file() {
-    let (base, server) = breaking_server(false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"))
-        .args([
-            "backup",
-            "--out",
-            "out",
-            "--max-retries",
-            "1",
-            "--rate-per-minute",
-            "0",
-        ])
-        .current_dir(dir.path())
-        .env("ALGA_BASE_URL", &base)
-        .env("ALGA_API_KEY", crate::env::KEY)
-        .env_remove("ALGA_TENANT_ID")
-        .output()
-        .await
-        .unwrap();
-    server.abort();
-    assert_eq!(code(&out), 1, "{}", text(&out));
-    assert!(text(&out).contains("big.bin"), "{}", text(&out));
-    let root = dir.path().join("out");
-    assert_eq!(
-        listing(&root),
-        vec![".alga-batch.lock", "TIC1/good.txt", "manifest.csv"]
-    );
-    let (_, rows) = crate::env::read_results(&root.join("manifest.csv"));
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0]["document_id"], GOOD);
-}
-
 #[tokio::test]
 async fn a_repeat_backup_of_1000_unchanged_documents_sends_no_download_request() {
     let env = TestEnv::with(quick(10)).await;
@@ -489,70 +390,5 @@ async fn a_rejected_key_stops_the_backup_with_exit_3() {
     assert!(
         !text(&out).contains("wrong-key"),
         "the key is never printed"
-    );
-}
-
-/// Files below `root`, relative, sorted.
-fn listing(root: &Path) -> Vec<String> {
-    let mut files: Vec<String> = walk(root)
-        .iter()
-        .map(|p| {
-            p.strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/")
-        })
-        .collect();
-    files.sort();
-    files
-}
-
-#[tokio::test]
-async fn ctrl_c_twice_aborts_a_stalled_download_and_removes_its_temp_file() {
-    let (base, server) = breaking_server(true).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"))
-        .args(["backup", "--out", "out", "--rate-per-minute", "0"])
-        .current_dir(dir.path())
-        .env("ALGA_BASE_URL", &base)
-        .env("ALGA_API_KEY", crate::env::KEY)
-        .env_remove("ALGA_TENANT_ID")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let root = dir.path().join("out");
-    let folder = root.join("TIC1");
-    let in_flight = || {
-        std::fs::read_dir(&folder).is_ok_and(|rd| {
-            rd.flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with(".alga-batch-"))
-        })
-    };
-    for _ in 0..400 {
-        if in_flight() && folder.join("good.txt").exists() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert!(in_flight(), "the stalled download never started");
-    let pid = child.id().unwrap().to_string();
-    let mut tries = 0;
-    let status = loop {
-        tries += 1;
-        assert!(tries < 100, "the backup ignored Ctrl-C");
-        let _ = std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status();
-        let wait = tokio::time::timeout(std::time::Duration::from_millis(300), child.wait());
-        if let Ok(s) = wait.await {
-            break s.unwrap();
-        }
-    };
-    server.abort();
-    assert_eq!(status.code(), Some(130));
-    assert_eq!(
-        listing(&root),
-        vec![".alga-batch.lock", "TIC1/good.txt", "manifest.csv"]
     );
 }
