@@ -146,30 +146,47 @@ async fn dry_run(
 
 /// Select and back up every ticket.
 async fn back_up_selection(ctx: &Ctx<'_>) -> Result<()> {
-    let sel = &ctx.opts.selection;
-    let hard = &ctx.cancel.hard;
     let mode = if ctx.opts.quiet {
         ProgressMode::Quiet
     } else {
         ProgressMode::Auto
     };
-    if !sel.refs.is_empty() {
-        let (targets, missing) = resolve_refs(ctx.client, &ctx.policy, &sel.refs, hard)
-            .await
-            .map_err(|e| fatal_from(ctx.client, e))?;
-        for m in missing {
-            super::report::Tally::add(&ctx.tally.tickets_failed, 1);
-            ctx.tally.problem(format!("{}: {}", m.reference, m.why));
-        }
-        let progress = Progress::start(targets.len() as u64, "backing up", mode, ctx.client);
-        let items = futures::stream::iter(targets.into_iter().map(Ok));
-        run_targets(ctx, items, &progress).await;
-        progress.finish();
-        return Ok(());
+    if ctx.opts.selection.refs.is_empty() {
+        back_up_listed(ctx, mode).await
+    } else {
+        back_up_named(ctx, mode).await
     }
-    let lister = Lister::start(ctx.client, &ctx.policy, hard, sel)
-        .await
-        .map_err(|e| fatal_from(ctx.client, e))?;
+}
+
+/// `--ticket`/`--tickets`: resolve, report the unknown ones, back up the rest.
+async fn back_up_named(ctx: &Ctx<'_>, mode: ProgressMode) -> Result<()> {
+    let refs = &ctx.opts.selection.refs;
+    let (targets, missing) =
+        match resolve_refs(ctx.client, &ctx.policy, refs, &ctx.cancel.hard).await {
+            Ok(r) => r,
+            Err(ApiError::Cancelled) => return Ok(()),
+            Err(e) => return Err(fatal_from(ctx.client, e)),
+        };
+    for m in missing {
+        Tally::add(&ctx.tally.tickets_failed, 1);
+        ctx.tally.problem(format!("{}: {}", m.reference, m.why));
+    }
+    let progress = Progress::start(targets.len() as u64, "backing up", mode, ctx.client);
+    let items = futures::stream::iter(targets.into_iter().map(Ok));
+    run_targets(ctx, items, &progress).await;
+    progress.finish();
+    Ok(())
+}
+
+/// Every ticket of the (filtered) list, page by page; after a complete unfiltered listing,
+/// documents of tickets no longer listed are reported as gone.
+async fn back_up_listed(ctx: &Ctx<'_>, mode: ProgressMode) -> Result<()> {
+    let sel = &ctx.opts.selection;
+    let lister = match Lister::start(ctx.client, &ctx.policy, &ctx.cancel.hard, sel).await {
+        Ok(l) => l,
+        Err(ApiError::Cancelled) => return Ok(()),
+        Err(e) => return Err(fatal_from(ctx.client, e)),
+    };
     let progress = Progress::start(lister.total, "backing up", mode, ctx.client);
     let complete = AtomicBool::new(false);
     let seen = Mutex::new(HashSet::new());
@@ -218,6 +235,7 @@ async fn run_targets(
                     let failed = ticket::back_up(ctx, &t).await;
                     progress.finished(failed);
                 }
+                Err(ApiError::Cancelled) => {}
                 Err(e) => ctx.set_fatal(fatal_from(ctx.client, e)),
             }
         })

@@ -54,8 +54,12 @@ impl Ctx<'_> {
         self.cancel.soft.cancel();
     }
 
-    /// A per-item API error: fatal for a rejected key, else `Some(message)`.
+    /// A per-item API error: `None` when it is not the item's fault (a rejected key stops
+    /// the run; a hard cancel leaves the item for the next run), else `Some(message)`.
     fn classify(&self, e: &ApiError) -> Option<String> {
+        if matches!(e, ApiError::Cancelled) {
+            return None;
+        }
         if e.class(true) == RetryClass::Fatal {
             self.set_fatal(crate::run::fatal_from(self.client, e.clone()));
             return None;
