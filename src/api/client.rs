@@ -1,116 +1,460 @@
-//! Placeholder signatures of the reqwest client (being built on the `api` branch).
-#![allow(missing_docs, dead_code, unused_variables)]
-use super::*;
-use std::path::Path;
+//! The HTTP client: configuration, the secret key, statistics, and the JSON endpoints.
+//!
+//! Every method sends exactly one attempt: it waits on the shared pause gate, pays one governor
+//! token, sends, and maps the answer to a value or an [`ApiError`]. Uploads and downloads live
+//! in `transfer.rs`.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::{RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 use uuid::Uuid;
 
-pub struct ApiKey(String);
-impl ApiKey {
-    pub fn new(s: String) -> Self {
-        ApiKey(s)
+use super::config::{ClientConfig, ClientStats, Counters};
+use super::error::ApiError;
+use super::gate::{throttle_delay, Gate, RATE_REASON};
+use super::response::{rate_headers, redact, status_error, transport_error};
+use super::types::{Comment, DataEnvelope, Document, NewComment, Ticket, TicketPage, TicketQuery};
+
+/// Wait used when a 429 names no delay at all.
+const DEFAULT_429_WAIT: Duration = Duration::from_secs(1);
+
+/// The Alga PSA API client. Cheap to clone; clones share the pool, gate and governor.
+#[derive(Clone)]
+pub struct Client {
+    pub(super) inner: Arc<Inner>,
+}
+
+/// Shared state of a [`Client`].
+pub(super) struct Inner {
+    pub(super) http: reqwest::Client,
+    base_url: String,
+    secret: String,
+    gate: Gate,
+    counters: Counters,
+    rate_per_minute: u32,
+    pub(super) request_timeout: Duration,
+    pub(super) create_timeout: Duration,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base_url)
+            .finish_non_exhaustive()
     }
 }
-pub struct ClientConfig {
-    pub base_url: String,
-    pub api_key: ApiKey,
-    pub tenant: Option<String>,
-    pub rate_per_minute: u32,
-    pub burst: u32,
-    pub request_timeout: Duration,
-    pub create_timeout: Duration,
-    pub pool_idle_timeout: Duration,
-    pub user_agent: String,
+
+/// How long one attempt may take.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Limit {
+    /// The whole exchange, body included.
+    Total(Duration),
+    /// Until the response head arrives (the body is timed by the caller).
+    Head(Duration),
 }
-impl ClientConfig {
-    pub fn new(base_url: String, api_key: ApiKey) -> Self {
-        ClientConfig {
-            base_url,
-            api_key,
-            tenant: None,
-            rate_per_minute: 60,
-            burst: 120,
-            request_timeout: Duration::from_secs(60),
-            create_timeout: Duration::from_secs(120),
-            pool_idle_timeout: Duration::from_secs(4),
-            user_agent: String::new(),
+
+impl Client {
+    /// Builds the client (no request is sent).
+    pub fn new(cfg: ClientConfig) -> Result<Client, ApiError> {
+        let base_url = cfg.base_url.trim().trim_end_matches('/').to_string();
+        reqwest::Url::parse(&base_url)
+            .map_err(|e| ApiError::Local(format!("invalid base url {base_url:?}: {e}")))?;
+        let http = reqwest::Client::builder()
+            .default_headers(default_headers(&cfg)?)
+            .user_agent(cfg.user_agent.as_str())
+            .pool_idle_timeout(cfg.pool_idle_timeout)
+            .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| ApiError::Local(format!("cannot build http client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                secret: cfg.api_key.expose().to_string(),
+                gate: Gate::new(cfg.rate_per_minute, cfg.burst),
+                counters: Counters::default(),
+                rate_per_minute: cfg.rate_per_minute,
+                request_timeout: cfg.request_timeout,
+                create_timeout: cfg.create_timeout,
+            }),
+        })
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> ClientStats {
+        let c = &self.inner.counters;
+        ClientStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            throttled: c.throttled.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            waited_for_rate: Duration::from_nanos(c.waited_nanos.load(Ordering::Relaxed)),
+            last_wait_reason: lock(&c.last_wait_reason).clone(),
+        }
+    }
+
+    /// Counts one retry (called by the executor).
+    pub fn note_retry(&self) {
+        self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What attempts are waiting for right now (for progress), and how much longer.
+    pub fn wait_reason(&self) -> Option<(String, Duration)> {
+        self.inner.gate.wait_reason()
+    }
+
+    /// `GET /api/v1/tickets`: one page.
+    pub async fn list_tickets(&self, q: &TicketQuery) -> Result<TicketPage, ApiError> {
+        let req = self.get("/api/v1/tickets").query(&ticket_query(q));
+        let body = self
+            .send_read(req, Limit::Total(self.inner.request_timeout))
+            .await?;
+        decode(&body, "ticket list")
+    }
+
+    /// `GET /api/v1/tickets/{id}`.
+    pub async fn get_ticket(&self, id: Uuid) -> Result<Ticket, ApiError> {
+        let req = self.get(&format!("/api/v1/tickets/{id}"));
+        self.json(req, self.inner.request_timeout, "ticket").await
+    }
+
+    /// `GET /api/v1/tickets/{id}/comments`, oldest first.
+    pub async fn list_comments(
+        &self,
+        ticket: Uuid,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Comment>, ApiError> {
+        let req = self
+            .get(&format!("/api/v1/tickets/{ticket}/comments"))
+            .query(&[("limit", limit.to_string()), ("offset", offset.to_string())])
+            .query(&[("order", "asc")]);
+        self.json(req, self.inner.request_timeout, "comment list")
+            .await
+    }
+
+    /// `POST /api/v1/tickets/{id}/comments`.
+    pub async fn create_comment(
+        &self,
+        ticket: Uuid,
+        body: &NewComment,
+    ) -> Result<Comment, ApiError> {
+        let req = self.json_body(
+            self.inner
+                .http
+                .post(self.url(&format!("/api/v1/tickets/{ticket}/comments"))),
+            body,
+        )?;
+        self.json(req, self.inner.create_timeout, "created comment")
+            .await
+    }
+
+    /// `PUT /api/v1/tickets/{id}/comments/{comment}` (only the text can change).
+    pub async fn update_comment(
+        &self,
+        ticket: Uuid,
+        comment: Uuid,
+        text: &str,
+    ) -> Result<Comment, ApiError> {
+        let url = self.url(&format!("/api/v1/tickets/{ticket}/comments/{comment}"));
+        let body = serde_json::json!({ "comment_text": text });
+        let req = self.json_body(self.inner.http.put(url), &body)?;
+        self.json(req, self.inner.create_timeout, "updated comment")
+            .await
+    }
+
+    /// `GET /api/v1/tickets/{id}/documents`.
+    pub async fn list_documents(&self, ticket: Uuid) -> Result<Vec<Document>, ApiError> {
+        let req = self.get(&format!("/api/v1/tickets/{ticket}/documents"));
+        self.json(req, self.inner.request_timeout, "document list")
+            .await
+    }
+
+    /// `DELETE /api/v1/tickets/{id}/documents/{document}` (answers `{"data": null}`).
+    pub async fn delete_document(&self, ticket: Uuid, document: Uuid) -> Result<(), ApiError> {
+        let url = self.url(&format!("/api/v1/tickets/{ticket}/documents/{document}"));
+        let req = self.inner.http.delete(url);
+        let _: serde_json::Value = self.json(req, self.inner.request_timeout, "delete").await?;
+        Ok(())
+    }
+
+    /// The full URL of an API path.
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.inner.base_url)
+    }
+
+    fn get(&self, path: &str) -> RequestBuilder {
+        self.inner.http.get(self.url(path))
+    }
+
+    fn json_body<B: serde::Serialize>(
+        &self,
+        req: RequestBuilder,
+        body: &B,
+    ) -> Result<RequestBuilder, ApiError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| ApiError::Local(format!("cannot encode request body: {e}")))?;
+        Ok(req.header(CONTENT_TYPE, "application/json").body(bytes))
+    }
+
+    /// One attempt whose success body is `{"data": T}`.
+    async fn json<T: DeserializeOwned>(
+        &self,
+        req: RequestBuilder,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<T, ApiError> {
+        let body = self.send_read(req, Limit::Total(timeout)).await?;
+        decode::<DataEnvelope<T>>(&body, what).map(|e| e.data)
+    }
+
+    /// One attempt, with the whole success body read.
+    async fn send_read(&self, req: RequestBuilder, limit: Limit) -> Result<bytes::Bytes, ApiError> {
+        let resp = self.send(req, limit).await?;
+        resp.bytes()
+            .await
+            .map_err(|e| self.redact_err(transport_error(&e)))
+    }
+
+    /// One attempt: gate, token, send, rate headers; non-2xx becomes [`ApiError::Status`].
+    pub(super) async fn send(
+        &self,
+        req: RequestBuilder,
+        limit: Limit,
+    ) -> Result<Response, ApiError> {
+        self.pace().await;
+        let (req, head_limit) = match limit {
+            Limit::Total(d) => (req.timeout(d), None),
+            Limit::Head(d) => (req, Some(d)),
+        };
+        self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let sent_at = Instant::now();
+        let sent = match head_limit {
+            None => req.send().await,
+            Some(d) => match tokio::time::timeout(d, req.send()).await {
+                Ok(r) => r,
+                Err(_) => return Err(ApiError::Timeout(format!("no answer within {d:?}"))),
+            },
+        };
+        let resp = sent.map_err(|e| self.redact_err(transport_error(&e)))?;
+        let status = resp.status().as_u16();
+        tracing::debug!(status, url = %resp.url().path(), elapsed = ?sent_at.elapsed(), "answer");
+        if resp.status().is_success() {
+            self.observe_budget(resp.headers(), sent_at);
+            return Ok(resp);
+        }
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.unwrap_or_default();
+        let err = self.redact_err(status_error(status, &headers, &body));
+        if status == 429 {
+            self.on_throttled(&err);
+        } else {
+            self.observe_budget(&headers, sent_at);
+        }
+        Err(err)
+    }
+
+    /// Waits on the pause gate and for a governor token, and records why.
+    async fn pace(&self) {
+        let gate = &self.inner.gate;
+        let mut waited = Duration::ZERO;
+        let mut reason = None;
+        if let Some((d, r)) = gate.wait_open().await {
+            waited += d;
+            reason = Some(r);
+        }
+        let d = gate.wait_token().await;
+        if !d.is_zero() {
+            waited += d;
+            reason = Some(RATE_REASON.to_string());
+        }
+        // A 429 may have closed the gate while we waited for the token.
+        if let Some((d, r)) = gate.wait_open().await {
+            waited += d;
+            reason = Some(r);
+        }
+        if let Some(r) = reason {
+            let c = &self.inner.counters;
+            let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+            c.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
+            *lock(&c.last_wait_reason) = Some(r);
+        }
+    }
+
+    /// Slows down when the server's bucket runs low (spacing counted from the send).
+    fn observe_budget(&self, headers: &HeaderMap, sent_at: Instant) {
+        let Some((remaining, limit)) = rate_headers(headers) else {
+            return;
+        };
+        if let Some(d) = throttle_delay(remaining, limit, self.inner.rate_per_minute) {
+            tracing::debug!(remaining, limit, delay = ?d, "server rate budget low");
+            self.inner
+                .gate
+                .pause_until(sent_at + d, RATE_REASON.to_string());
+        }
+    }
+
+    /// A 429: close the shared gate until the server's delay has passed.
+    fn on_throttled(&self, err: &ApiError) {
+        self.inner
+            .counters
+            .throttled
+            .fetch_add(1, Ordering::Relaxed);
+        let wait = err.retry_after().unwrap_or(DEFAULT_429_WAIT);
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        tracing::debug!(?wait, "429: pausing all workers");
+        self.inner.gate.pause_until(
+            Instant::now() + wait,
+            format!("server asked to retry after {secs} s"),
+        );
+    }
+
+    /// Removes the key from any text an error carries.
+    pub(super) fn redact_err(&self, e: ApiError) -> ApiError {
+        let s = &self.inner.secret;
+        match e {
+            ApiError::Status {
+                status,
+                code,
+                message,
+                retry_after,
+            } => ApiError::Status {
+                status,
+                code: code.map(|c| redact(c, s)),
+                message: redact(message, s),
+                retry_after,
+            },
+            ApiError::Connect(m) => ApiError::Connect(redact(m, s)),
+            ApiError::NoResponse(m) => ApiError::NoResponse(redact(m, s)),
+            ApiError::Timeout(m) => ApiError::Timeout(redact(m, s)),
+            ApiError::Decode(m) => ApiError::Decode(redact(m, s)),
+            ApiError::Local(m) => ApiError::Local(redact(m, s)),
+            ApiError::Cancelled => ApiError::Cancelled,
         }
     }
 }
-#[derive(Clone)]
-pub struct Client;
-#[derive(Debug, Clone, Default)]
-pub struct ClientStats {
-    pub requests: u64,
-    pub throttled: u64,
-    pub retries: u64,
-    pub waited_for_rate: Duration,
-    pub last_wait_reason: Option<String>,
+
+/// `x-api-key` (marked sensitive) and the optional `x-tenant-id`.
+fn default_headers(cfg: &ClientConfig) -> Result<HeaderMap, ApiError> {
+    let mut headers = HeaderMap::new();
+    if cfg.api_key.expose().is_empty() {
+        return Err(ApiError::Local("the api key is empty".into()));
+    }
+    let mut key = HeaderValue::from_str(cfg.api_key.expose()).map_err(|_| {
+        ApiError::Local("the api key holds characters that cannot be sent in a header".into())
+    })?;
+    key.set_sensitive(true);
+    headers.insert("x-api-key", key);
+    if let Some(tenant) = cfg
+        .tenant
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let value = HeaderValue::from_str(tenant)
+            .map_err(|_| ApiError::Local(format!("invalid tenant id {tenant:?}")))?;
+        headers.insert("x-tenant-id", value);
+    }
+    Ok(headers)
 }
-pub struct Downloaded {
-    pub bytes: u64,
-    pub sha256: String,
-    pub content_type: Option<String>,
-    pub file_name: Option<String>,
+
+/// The query pairs of a ticket list request.
+fn ticket_query(q: &TicketQuery) -> Vec<(&'static str, String)> {
+    let mut pairs = vec![("page", q.page.max(1).to_string())];
+    if q.limit > 0 {
+        pairs.push(("limit", q.limit.min(100).to_string()));
+    }
+    let optional = [
+        ("sort", &q.sort),
+        ("order", &q.order),
+        ("fields", &q.fields),
+        ("ticket_number", &q.ticket_number),
+        ("updated_from", &q.updated_from),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            pairs.push((k, v.clone()));
+        }
+    }
+    if q.is_open {
+        pairs.push(("is_open", "true".into()));
+    }
+    pairs
 }
-pub struct Uploaded {
-    pub document: Document,
-    pub bytes: u64,
-    pub sha256: String,
+
+/// Decodes a success body.
+fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::Decode(format!("cannot read {what}: {e}")))
 }
-fn nb<T>() -> Result<T, ApiError> {
-    Err(ApiError::Local("not built".into()))
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
-impl Client {
-    pub fn new(cfg: ClientConfig) -> Result<Client, ApiError> {
-        nb()
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ApiKey;
+
+    #[test]
+    fn bad_keys_and_urls_are_refused_without_echoing_the_key() {
+        let e = Client::new(ClientConfig::new(
+            "http://x",
+            ApiKey::new("a\u{1}secret".into()),
+        ));
+        let msg = e.unwrap_err().to_string();
+        assert!(msg.contains("api key") && !msg.contains("secret"), "{msg}");
+        let e = Client::new(ClientConfig::new("not a url", ApiKey::new("k".into())));
+        assert!(e.unwrap_err().to_string().contains("invalid base url"));
+        assert!(Client::new(ClientConfig::new("http://x", ApiKey::new(" ".into()))).is_err());
     }
-    pub fn base_url(&self) -> &str {
-        ""
+
+    #[test]
+    fn ticket_query_pairs() {
+        let q = TicketQuery {
+            page: 0,
+            limit: 500,
+            ticket_number: Some("TIC1".into()),
+            fields: Some("ticket_id,ticket_number".into()),
+            is_open: true,
+            ..Default::default()
+        };
+        let pairs = ticket_query(&q);
+        assert_eq!(
+            pairs,
+            vec![
+                ("page", "1".to_string()),
+                ("limit", "100".to_string()),
+                ("fields", "ticket_id,ticket_number".to_string()),
+                ("ticket_number", "TIC1".to_string()),
+                ("is_open", "true".to_string()),
+            ]
+        );
     }
-    pub fn stats(&self) -> ClientStats {
-        ClientStats::default()
-    }
-    pub fn note_retry(&self) {}
-    pub fn wait_reason(&self) -> Option<(String, Duration)> {
-        None
-    }
-    pub async fn list_tickets(&self, q: &TicketQuery) -> Result<TicketPage, ApiError> {
-        nb()
-    }
-    pub async fn get_ticket(&self, id: Uuid) -> Result<Ticket, ApiError> {
-        nb()
-    }
-    pub async fn list_comments(&self, t: Uuid, l: u32, o: u32) -> Result<Vec<Comment>, ApiError> {
-        nb()
-    }
-    pub async fn create_comment(&self, t: Uuid, b: &NewComment) -> Result<Comment, ApiError> {
-        nb()
-    }
-    pub async fn update_comment(&self, t: Uuid, c: Uuid, x: &str) -> Result<Comment, ApiError> {
-        nb()
-    }
-    pub async fn list_documents(&self, t: Uuid) -> Result<Vec<Document>, ApiError> {
-        nb()
-    }
-    pub async fn upload_document(
-        &self,
-        t: Uuid,
-        p: &Path,
-        n: &str,
-        m: &str,
-    ) -> Result<Uploaded, ApiError> {
-        nb()
-    }
-    pub async fn download_document(
-        &self,
-        t: Uuid,
-        d: Uuid,
-        f: &mut tokio::fs::File,
-    ) -> Result<Downloaded, ApiError> {
-        nb()
-    }
-    pub async fn delete_document(&self, t: Uuid, d: Uuid) -> Result<(), ApiError> {
-        nb()
+
+    #[test]
+    fn redact_err_scrubs_every_variant() {
+        let cfg = ClientConfig::new("http://127.0.0.1:1", ApiKey::new("sk-abc".into()));
+        let c = Client::new(cfg).unwrap();
+        let e = c.redact_err(ApiError::Status {
+            status: 400,
+            code: None,
+            message: "bad key sk-abc".into(),
+            retry_after: None,
+        });
+        assert_eq!(e.to_string(), "http 400: bad key [redacted]");
+        let e = c.redact_err(ApiError::NoResponse("sk-abc".into()));
+        assert!(!e.to_string().contains("sk-abc"));
     }
 }

@@ -5,11 +5,19 @@
 //! [`ApiError::class`].
 
 mod client;
+mod config;
 mod error;
+mod gate;
+mod multipart;
+mod response;
+mod transfer;
 mod types;
 
-pub use client::{ApiKey, Client, ClientConfig, ClientStats, Downloaded, Uploaded};
+pub use client::Client;
+pub use config::{ApiKey, ClientConfig, ClientStats};
 pub use error::{ApiError, RetryClass};
+pub use gate::throttle_delay;
+pub use transfer::{Downloaded, Uploaded};
 pub use types::{
     Comment, DataEnvelope, Document, NewComment, Pagination, Ticket, TicketPage, TicketQuery,
 };

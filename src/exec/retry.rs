@@ -1,19 +1,137 @@
-//! Placeholder of the retry policy (being built on the `api` branch).
-#![allow(missing_docs, dead_code, unused_variables)]
-use crate::api::{ApiError, Client, RetryClass};
+//! Retrying one operation: exponential backoff with jitter, driven by [`ApiError::class`].
+//!
+//! A 429 waits on the client's shared pause gate (every attempt passes it), so here it only
+//! adds a tiny jitter; other retryable errors back off exponentially (and at least as long as
+//! a `Retry-After` the server sent, up to the cap). Fatal, permanent and outcome-unknown
+//! errors return at once. Every retry is counted with [`Client::note_retry`].
+
+use std::future::Future;
 use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
-#[derive(Debug, Clone)]
+
+use crate::api::{ApiError, Client, RetryClass};
+
+/// Largest jitter added before re-trying a 429 (the gate does the real waiting).
+const THROTTLE_JITTER: Duration = Duration::from_millis(50);
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
+    /// Retries after the first attempt (`--max-retries`).
     pub max_retries: u32,
+    /// First backoff step.
     pub base: Duration,
+    /// Cap of one backoff delay.
     pub max_delay: Duration,
 }
+
+impl Default for RetryPolicy {
+    /// 5 retries, 500 ms base, 30 s cap.
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            base: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A decorrelated-jitter backoff seeded from the OS.
+    pub fn backoff(&self) -> BackoffIter {
+        BackoffIter::new(self, Jitter::Decorrelated, SmallRng::from_entropy())
+    }
+}
+
+/// Which jitter a [`BackoffIter`] applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jitter {
+    /// Uniform in `[0, min(cap, base * 2^n)]`.
+    Full,
+    /// Uniform in `[base, 3 * previous]`, capped (grows exponentially on average, never below
+    /// `base`).
+    Decorrelated,
+}
+
+/// An endless iterator of backoff delays. Pure: the RNG is injected.
+#[derive(Debug, Clone)]
+pub struct BackoffIter {
+    base: Duration,
+    max: Duration,
+    jitter: Jitter,
+    step: u32,
+    prev: Duration,
+    rng: SmallRng,
+}
+
+impl BackoffIter {
+    /// A backoff for `policy` with the given jitter and RNG (seed it in tests).
+    pub fn new(policy: &RetryPolicy, jitter: Jitter, rng: SmallRng) -> Self {
+        let max = policy.max_delay.max(policy.base);
+        BackoffIter {
+            base: policy.base,
+            max,
+            jitter,
+            step: 0,
+            prev: policy.base,
+            rng,
+        }
+    }
+
+    /// A small random delay in `[0, max]`.
+    pub fn tiny(&mut self, max: Duration) -> Duration {
+        uniform(&mut self.rng, Duration::ZERO, max)
+    }
+}
+
+impl Iterator for BackoffIter {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = match self.jitter {
+            Jitter::Full => {
+                let factor = 1u32.checked_shl(self.step.min(31)).unwrap_or(u32::MAX);
+                let cap = self.base.saturating_mul(factor).min(self.max);
+                uniform(&mut self.rng, Duration::ZERO, cap)
+            }
+            Jitter::Decorrelated => {
+                let hi = self.prev.saturating_mul(3).min(self.max);
+                uniform(&mut self.rng, self.base.min(hi), hi)
+            }
+        };
+        self.step = self.step.saturating_add(1);
+        self.prev = delay.max(self.base);
+        Some(delay)
+    }
+}
+
+/// Uniform duration in `[lo, hi]` (nanosecond resolution).
+fn uniform(rng: &mut SmallRng, lo: Duration, hi: Duration) -> Duration {
+    let lo_n = u64::try_from(lo.as_nanos()).unwrap_or(u64::MAX);
+    let hi_n = u64::try_from(hi.as_nanos()).unwrap_or(u64::MAX);
+    if hi_n <= lo_n {
+        return lo;
+    }
+    Duration::from_nanos(rng.gen_range(lo_n..=hi_n))
+}
+
+/// The outcome of an operation after its retries.
+#[derive(Debug)]
 pub struct Attempted<T> {
+    /// The value, or the final error (`ApiError::Cancelled` when stopped).
     pub result: Result<T, ApiError>,
+    /// HTTP attempts made (0 when cancelled before the first).
     pub attempts: u32,
+    /// Class of the final error; `None` on success. A create cancelled while its attempt was in
+    /// flight is `OutcomeUnknown` (it may have been committed).
     pub class: Option<RetryClass>,
 }
+
+/// Runs `attempt` until it succeeds, fails for good, runs out of retries, or `cancel` fires.
+/// `idempotent` is false for creates: their lost answers are never re-sent.
 pub async fn with_retries<T, F, Fut>(
     client: &Client,
     policy: &RetryPolicy,
@@ -23,13 +141,304 @@ pub async fn with_retries<T, F, Fut>(
 ) -> Attempted<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ApiError>>,
+    Fut: Future<Output = Result<T, ApiError>>,
 {
-    let result = attempt().await;
-    let class = result.as_ref().err().map(|e| e.class(idempotent));
-    Attempted {
-        result,
-        attempts: 1,
-        class,
+    let mut backoff = policy.backoff();
+    let mut attempts = 0;
+    let cancelled = |attempts, class| Attempted {
+        result: Err(ApiError::Cancelled),
+        attempts,
+        class: Some(class),
+    };
+    loop {
+        if cancel.is_cancelled() {
+            return cancelled(attempts, RetryClass::Permanent);
+        }
+        attempts += 1;
+        let result = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                let class = if idempotent { RetryClass::Permanent } else { RetryClass::OutcomeUnknown };
+                return cancelled(attempts, class);
+            }
+            r = attempt() => r,
+        };
+        let err = match result {
+            Ok(value) => {
+                return Attempted {
+                    result: Ok(value),
+                    attempts,
+                    class: None,
+                }
+            }
+            Err(e) => e,
+        };
+        let class = err.class(idempotent);
+        if class != RetryClass::Retry || attempts > policy.max_retries {
+            return Attempted {
+                result: Err(err),
+                attempts,
+                class: Some(class),
+            };
+        }
+        let delay = retry_delay(&err, policy, &mut backoff);
+        tracing::debug!(attempts, ?delay, error = %err.one_line(), "retrying");
+        client.note_retry();
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return cancelled(attempts, RetryClass::Permanent),
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// How long to wait before retrying after `err`.
+pub(crate) fn retry_delay(
+    err: &ApiError,
+    policy: &RetryPolicy,
+    backoff: &mut BackoffIter,
+) -> Duration {
+    if err.status() == Some(429) {
+        return backoff.tiny(THROTTLE_JITTER);
+    }
+    let step = backoff.next().unwrap_or(policy.base);
+    let asked = err.retry_after().unwrap_or_default().min(policy.max_delay);
+    step.max(asked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ApiKey, ClientConfig};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tokio::time::Instant;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy::default()
+    }
+
+    fn client() -> Client {
+        Client::new(ClientConfig::new(
+            "http://127.0.0.1:9",
+            ApiKey::new("k".into()),
+        ))
+        .unwrap()
+    }
+
+    fn status(status: u16, retry_after: Option<Duration>) -> ApiError {
+        ApiError::Status {
+            status,
+            code: None,
+            message: "x".into(),
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn full_jitter_stays_under_the_exponential_cap() {
+        let p = RetryPolicy {
+            max_retries: 10,
+            base: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        };
+        let caps_ms = [
+            500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000,
+        ];
+        for seed in 0..200 {
+            let it = BackoffIter::new(&p, Jitter::Full, SmallRng::seed_from_u64(seed));
+            for (n, (d, cap)) in it.zip(caps_ms).enumerate() {
+                assert!(
+                    d <= Duration::from_millis(cap),
+                    "seed {seed} step {n}: {d:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn decorrelated_jitter_stays_between_base_and_cap_and_three_times_the_last() {
+        let cases = [
+            (Duration::from_millis(500), Duration::from_secs(30)),
+            (Duration::from_millis(1), Duration::from_millis(10)),
+            (Duration::from_secs(2), Duration::from_secs(1)), // cap below base: base wins
+        ];
+        for (base, max_delay) in cases {
+            let p = RetryPolicy {
+                max_retries: 5,
+                base,
+                max_delay,
+            };
+            let cap = max_delay.max(base);
+            for seed in 0..200 {
+                let mut prev = base;
+                let it = BackoffIter::new(&p, Jitter::Decorrelated, SmallRng::seed_from_u64(seed));
+                for d in it.take(30) {
+                    assert!(
+                        d >= base.min(cap) && d <= cap,
+                        "{base:?} {max_delay:?}: {d:?}"
+                    );
+                    assert!(d <= prev * 3, "{d:?} after {prev:?}");
+                    prev = d.max(base);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_reproducible_with_a_seed() {
+        let p = policy();
+        let a: Vec<_> = BackoffIter::new(&p, Jitter::Decorrelated, SmallRng::seed_from_u64(7))
+            .take(8)
+            .collect();
+        let b: Vec<_> = BackoffIter::new(&p, Jitter::Decorrelated, SmallRng::seed_from_u64(7))
+            .take(8)
+            .collect();
+        assert_eq!(a, b);
+        let mean = |seed_range: std::ops::Range<u64>, step: usize| -> Duration {
+            let total: Duration = seed_range
+                .clone()
+                .map(|s| {
+                    BackoffIter::new(&p, Jitter::Full, SmallRng::seed_from_u64(s))
+                        .nth(step)
+                        .unwrap()
+                })
+                .sum();
+            total / seed_range.count() as u32
+        };
+        assert!(mean(0..500, 4) > mean(0..500, 1) * 4);
+    }
+
+    #[test]
+    fn retry_delay_for_429_is_only_a_tiny_jitter_and_retry_after_is_honoured() {
+        let p = policy();
+        let mut b = BackoffIter::new(&p, Jitter::Decorrelated, SmallRng::seed_from_u64(1));
+        for _ in 0..100 {
+            let d = retry_delay(&status(429, Some(Duration::from_secs(30))), &p, &mut b);
+            assert!(d <= THROTTLE_JITTER, "{d:?}");
+        }
+        let d = retry_delay(&status(503, Some(Duration::from_secs(20))), &p, &mut b);
+        assert!(d >= Duration::from_secs(20));
+        let d = retry_delay(&status(503, Some(Duration::from_secs(3600))), &p, &mut b);
+        assert!(d <= p.max_delay);
+    }
+
+    /// Runs `with_retries` over a script of results, one per attempt.
+    async fn run_script(
+        idempotent: bool,
+        script: Vec<Result<u32, ApiError>>,
+    ) -> (Attempted<u32>, Client) {
+        let c = client();
+        let calls = AtomicU32::new(0);
+        let script = std::sync::Mutex::new(script.into_iter());
+        let out = with_retries(&c, &policy(), idempotent, &CancellationToken::new(), || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let next = script.lock().unwrap().next().expect("script too short");
+            async move { next }
+        })
+        .await;
+        assert_eq!(calls.load(Ordering::SeqCst), out.attempts);
+        (out, c)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retryable_errors_are_retried_until_success() {
+        let script = vec![
+            Err(status(503, None)),
+            Err(ApiError::Connect("refused".into())),
+            Err(status(429, Some(Duration::from_secs(1)))),
+            Ok(7),
+        ];
+        let (out, c) = run_script(false, script).await;
+        assert_eq!(out.result.unwrap(), 7);
+        assert_eq!(out.attempts, 4);
+        assert_eq!(out.class, None);
+        assert_eq!(c.stats().retries, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_stop_after_max_retries() {
+        let script = (0..6).map(|_| Err(status(502, None))).collect();
+        let (out, c) = run_script(true, script).await;
+        assert_eq!(out.attempts, 6);
+        assert_eq!(out.class, Some(RetryClass::Retry));
+        assert_eq!(out.result.unwrap_err().status(), Some(502));
+        assert_eq!(c.stats().retries, 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn final_classes_return_at_once() {
+        let cases = [
+            (true, status(401, None), RetryClass::Fatal),
+            (true, status(404, None), RetryClass::Permanent),
+            (true, status(409, None), RetryClass::Permanent),
+            (
+                false,
+                ApiError::NoResponse("reset".into()),
+                RetryClass::OutcomeUnknown,
+            ),
+            (
+                false,
+                ApiError::Timeout("slow".into()),
+                RetryClass::OutcomeUnknown,
+            ),
+        ];
+        for (idempotent, err, class) in cases {
+            let (out, c) = run_script(idempotent, vec![Err(err)]).await;
+            assert_eq!(out.attempts, 1);
+            assert_eq!(out.class, Some(class));
+            assert_eq!(c.stats().retries, 0);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_answer_is_retried_for_a_read() {
+        let script = vec![Err(ApiError::NoResponse("reset".into())), Ok(1)];
+        let (out, _) = run_script(true, script).await;
+        assert_eq!(out.attempts, 2);
+        assert_eq!(out.result.unwrap(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_during_backoff_returns_cancelled_promptly() {
+        let c = client();
+        let cancel = CancellationToken::new();
+        let p = RetryPolicy {
+            max_retries: 5,
+            base: Duration::from_secs(20),
+            max_delay: Duration::from_secs(60),
+        };
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            trigger.cancel();
+        });
+        let start = Instant::now();
+        let out: Attempted<()> =
+            with_retries(&c, &p, true, &cancel, || async { Err(status(503, None)) }).await;
+        assert!(matches!(out.result, Err(ApiError::Cancelled)));
+        assert_eq!(out.attempts, 1);
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_during_a_create_in_flight_is_outcome_unknown() {
+        let c = client();
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let out: Attempted<()> =
+            with_retries(&c, &policy(), false, &cancel, || async { Ok(()) }).await;
+        assert_eq!(out.attempts, 0, "nothing is sent once cancelled");
+        let cancel = CancellationToken::new();
+        let trigger = cancel.clone();
+        let out: Attempted<()> = with_retries(&c, &policy(), false, &cancel, || {
+            trigger.cancel();
+            std::future::pending()
+        })
+        .await;
+        assert!(matches!(out.result, Err(ApiError::Cancelled)));
+        assert_eq!(
+            (out.attempts, out.class),
+            (1, Some(RetryClass::OutcomeUnknown))
+        );
     }
 }

@@ -1,62 +1,257 @@
-//! Placeholder of the sandbox API (being built on the `sandbox` branch).
-#![allow(missing_docs, dead_code, unused_variables)]
-use std::net::SocketAddr;
-use std::path::PathBuf;
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateLimitMode {
-    Enforce,
-    Observe,
-    Off,
+//! A faithful local Alga PSA ticket API (the only user of axum), for tests, the demo and
+//! rehearsals: `alga-batch sandbox`, or embedded with [`start`].
+//!
+//! It reproduces the real server as CONTRACT.md and the captures describe it: the endpoints
+//! and their envelopes, error statuses and quirks, the per-key token bucket on exactly the routes
+//! the real server limits, and seeded data. Faults (`fail_rate`, `latency_ms`,
+//! `drop_after_commit`) are reproducible from the seed. The handle exposes what the server holds
+//! and saw, for assertions.
+//!
+//! Layout: `routes/` (handlers, one file per topic), `store` (records + journal), `seed`,
+//! `limiter`, `faults`, `stats`, `error` (envelopes), `server` (accept loop).
+
+mod config;
+mod error;
+mod faults;
+mod limiter;
+mod model;
+mod routes;
+mod seed;
+mod server;
+mod stats;
+mod store;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use config::{tenant_for_seed, RateLimitMode, SandboxConfig};
+pub use stats::{LoggedRequest, SandboxStats};
+
+use model::{Document, Ticket};
+use routes::AppState;
+use store::Store;
+
+/// A ticket as a test sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxTicket {
+    /// The ticket's UUID.
+    pub ticket_id: Uuid,
+    /// Its human number, e.g. `TIC001000`.
+    pub ticket_number: String,
+    /// Whether its status is closed.
+    pub is_closed: bool,
+    /// Its title.
+    pub title: String,
 }
-#[derive(Debug, Clone)]
-pub struct SandboxConfig {
-    pub bind: SocketAddr,
-    pub tickets: usize,
-    pub seed: u64,
-    pub api_keys: Vec<String>,
-    pub tenant: uuid::Uuid,
-    pub rate_limit: RateLimitMode,
-    pub burst: u32,
-    pub refill_per_minute: u32,
-    pub limit_comments: bool,
-    pub max_upload_bytes: u64,
-    pub data_dir: Option<PathBuf>,
-    pub fail_rate: f64,
-    pub latency_ms: Option<(u64, u64)>,
-    pub drop_after_commit: f64,
-    pub quiet: bool,
+
+/// A running sandbox. Dropping it without [`Sandbox::shutdown`] leaves the server running until
+/// the runtime ends.
+pub struct Sandbox {
+    state: Arc<AppState>,
+    addr: std::net::SocketAddr,
+    server: server::Server,
+    _files: Option<tempfile::TempDir>,
 }
-impl Default for SandboxConfig {
-    fn default() -> Self {
-        SandboxConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            tickets: 25,
-            seed: 42,
-            api_keys: vec!["sandbox-key".into()],
-            tenant: uuid::Uuid::nil(),
-            rate_limit: RateLimitMode::Enforce,
-            burst: 120,
-            refill_per_minute: 60,
-            limit_comments: false,
-            max_upload_bytes: 500 * 1024 * 1024,
-            data_dir: None,
-            fail_rate: 0.0,
-            latency_ms: None,
-            drop_after_commit: 0.0,
-            quiet: false,
-        }
-    }
-}
-pub struct Sandbox;
+
 impl Sandbox {
+    /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        String::new()
+        format!("http://{}", self.addr)
     }
-    pub async fn shutdown(self) {}
+
+    /// The tenant id (`x-tenant-id` must match it when sent).
+    pub fn tenant(&self) -> Uuid {
+        self.state.tenant
+    }
+
+    /// All tickets, in creation order.
+    pub fn tickets(&self) -> Vec<SandboxTicket> {
+        self.state
+            .store()
+            .tickets()
+            .iter()
+            .map(|t| SandboxTicket {
+                ticket_id: t.ticket_id,
+                ticket_number: t.ticket_number.clone(),
+                is_closed: t.is_closed,
+                title: t.title.clone(),
+            })
+            .collect()
+    }
+
+    /// A ticket's comments as the API lists them (full format), oldest first.
+    pub fn comments(&self, ticket: Uuid) -> Vec<Value> {
+        let store = self.state.store();
+        store
+            .comments(ticket)
+            .iter()
+            .map(|c| c.listed_json(self.state.tenant))
+            .collect()
+    }
+
+    /// A ticket's documents as the API lists them, newest first.
+    pub fn documents(&self, ticket: Uuid) -> Vec<Value> {
+        let store = self.state.store();
+        store
+            .documents(ticket)
+            .iter()
+            .map(|d| d.listed_json(self.state.tenant))
+            .collect()
+    }
+
+    /// The stored bytes of a (not deleted) document.
+    pub fn document_bytes(&self, document: Uuid) -> Option<Vec<u8>> {
+        let path = {
+            let store = self.state.store();
+            store.file_path(store.document(document)?.file_id)
+        };
+        std::fs::read(path).ok()
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> SandboxStats {
+        self.state.recorder.stats()
+    }
+
+    /// Every request in arrival order (the most recent 200,000).
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.state.recorder.log()
+    }
+
+    /// Adds a ticket with a chosen number (e.g. a near-miss like `TIC0010001`).
+    pub fn add_ticket(&self, number: &str, title: &str, closed: bool) -> Uuid {
+        let mut store = self.state.store();
+        let id = store.new_id();
+        let now = Utc::now();
+        let template = seed::derived_id(0, "sandbox-added");
+        store.save_ticket(Ticket {
+            ticket_id: id,
+            ticket_number: number.to_string(),
+            title: title.to_string(),
+            is_closed: closed,
+            entered_at: now,
+            updated_at: now,
+            updated_by: None,
+            closed_at: closed.then_some(now),
+            status_id: seed::derived_id(
+                0,
+                if closed {
+                    "status:closed"
+                } else {
+                    "status:open"
+                },
+            ),
+            status_name: if closed { "Closed" } else { "New" }.to_string(),
+            client_id: template,
+            client_name: "Sandbox Client".to_string(),
+            board_id: template,
+            priority_id: template,
+            entered_by: template,
+            assigned_to: None,
+        });
+        id
+    }
+
+    /// Attaches a document with any name (even hostile ones like `../../evil.txt`).
+    pub fn add_document_raw(&self, ticket: Uuid, name: &str, mime: &str, bytes: &[u8]) -> Uuid {
+        let mut store = self.state.store();
+        let (document_id, file_id, association_id) =
+            (store.new_id(), store.new_id(), store.new_id());
+        if let Err(e) = std::fs::write(store.file_path(file_id), bytes) {
+            eprintln!("sandbox: cannot store document bytes: {e}");
+        }
+        let user = &self.state.users[0];
+        store.save_document(Document {
+            document_id,
+            ticket_id: ticket,
+            document_name: name.to_string(),
+            mime_type: mime.to_string(),
+            file_size: bytes.len() as u64,
+            user_id: user.user_id,
+            author_name: user.name.clone(),
+            file_id,
+            association_id,
+            updated_at: Utc::now(),
+        });
+        document_id
+    }
+
+    /// Changes the fault probabilities at runtime.
+    pub fn set_faults(&self, fail_rate: f64, drop_after_commit: f64) {
+        self.state.faults.set(fail_rate, drop_after_commit);
+    }
+
+    /// Stops accepting, closes open connections and waits for the server task.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
 }
+
+/// Builds the state: opens or seeds the store, sets up users, limiter and faults.
+fn build_state(cfg: &SandboxConfig) -> std::io::Result<(AppState, Option<tempfile::TempDir>)> {
+    let (files_dir, tmp) = match &cfg.data_dir {
+        Some(d) => (d.join("files"), None),
+        None => {
+            let t = tempfile::Builder::new().prefix("alga-sandbox-").tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let (mut store, had_data) = Store::open(cfg.data_dir.as_deref(), files_dir, cfg.seed)?;
+    if !had_data {
+        seed::seed(&mut store, cfg.seed, cfg.tickets)?;
+    }
+    let mut keys = cfg.api_keys.clone();
+    if keys.is_empty() && cfg.readonly_keys.is_empty() {
+        keys.push("sandbox-key".to_string());
+    }
+    let state = AppState {
+        store: Mutex::new(store),
+        tenant: cfg.tenant,
+        users: seed::users(cfg.seed, &keys, &cfg.readonly_keys),
+        limiter: limiter::Limiter::new(cfg.rate_limit, cfg.burst, cfg.refill_per_minute),
+        limit_comments: cfg.limit_comments,
+        max_upload_bytes: cfg.max_upload_bytes,
+        faults: faults::Faults::new(
+            cfg.seed,
+            cfg.fail_rate,
+            cfg.drop_after_commit,
+            cfg.latency_ms,
+        ),
+        recorder: stats::Recorder::default(),
+        quiet: cfg.quiet,
+    };
+    Ok((state, tmp))
+}
+
+/// Binds `cfg.bind`, starts serving in the background and returns the handle.
 pub async fn start(cfg: SandboxConfig) -> std::io::Result<Sandbox> {
-    Ok(Sandbox)
+    let (state, files) = build_state(&cfg)?;
+    let state = Arc::new(state);
+    let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
+    let addr = listener.local_addr()?;
+    let server = server::Server::spawn(listener, routes::app(state.clone()));
+    Ok(Sandbox {
+        state,
+        addr,
+        server,
+        _files: files,
+    })
 }
+
+/// For the CLI: starts, prints `sandbox listening on http://...` to stderr, serves until Ctrl-C.
 pub async fn serve_until_ctrl_c(cfg: SandboxConfig) -> std::io::Result<()> {
+    let sandbox = start(cfg).await?;
+    eprintln!("sandbox listening on {}", sandbox.base_url());
+    eprintln!(
+        "sandbox tenant {}; {} tickets",
+        sandbox.tenant(),
+        sandbox.tickets().len()
+    );
+    tokio::signal::ctrl_c().await?;
+    eprintln!("sandbox: shutting down");
+    sandbox.shutdown().await;
     Ok(())
 }

@@ -1,0 +1,24 @@
+//! Runs a sandbox with default settings until Ctrl-C (for schemathesis and manual curl runs).
+//!
+//! `SANDBOX_PORT` picks the port (default: a free one), `SANDBOX_RATE_LIMIT=off|observe|enforce`
+//! the limiter mode, `SANDBOX_QUIET=1` silences the request log.
+
+use alga_batch::sandbox::{serve_until_ctrl_c, RateLimitMode, SandboxConfig};
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let mut cfg = SandboxConfig::default();
+    if let Some(port) = std::env::var("SANDBOX_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+    {
+        cfg.bind.set_port(port);
+    }
+    cfg.rate_limit = match std::env::var("SANDBOX_RATE_LIMIT").as_deref() {
+        Ok("off") => RateLimitMode::Off,
+        Ok("observe") => RateLimitMode::Observe,
+        _ => RateLimitMode::Enforce,
+    };
+    cfg.quiet = std::env::var("SANDBOX_QUIET").is_ok_and(|v| v == "1");
+    serve_until_ctrl_c(cfg).await
+}

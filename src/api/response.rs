@@ -1,0 +1,307 @@
+//! Reading answers: error envelopes, `Retry-After`, rate-limit headers, `Content-Disposition`,
+//! and turning transport failures into [`ApiError`]s. Pure functions, tested here.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+use super::error::ApiError;
+
+/// Longest error message kept from a raw (non-envelope) body.
+const MAX_MESSAGE: usize = 200;
+
+/// Parsed rate-limit headers: `(remaining, limit)`.
+pub(crate) fn rate_headers(headers: &HeaderMap) -> Option<(i64, i64)> {
+    let get = |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+    Some((get("x-ratelimit-remaining")?, get("x-ratelimit-limit")?))
+}
+
+/// Builds the [`ApiError::Status`] for a non-success answer.
+///
+/// Understands the envelope `{"error":{"code","message","details":{"retry_after_ms"}}}`, the
+/// edge's plain `{"error":"..."}`, an empty body (405) and anything else (shortened raw text).
+/// `retry_after_ms` in the body wins over the whole-second `Retry-After` header.
+pub(crate) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> ApiError {
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let err = json.as_ref().and_then(|j| j.get("error"));
+    let (code, message) = match err {
+        Some(serde_json::Value::String(s)) => (None, s.clone()),
+        Some(obj @ serde_json::Value::Object(_)) => (
+            obj.get("code").and_then(|c| c.as_str()).map(str::to_string),
+            obj.get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        _ => (None, raw_message(status, body)),
+    };
+    let body_wait = err
+        .and_then(|e| e.get("details"))
+        .and_then(|d| d.get("retry_after_ms"))
+        .and_then(|ms| ms.as_u64())
+        .map(Duration::from_millis);
+    ApiError::Status {
+        status,
+        code,
+        message: one_line(&message),
+        retry_after: body_wait.or_else(|| header_retry_after(headers)),
+    }
+}
+
+/// The message for a body that is not an error envelope.
+fn raw_message(status: u16, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("no body")
+            .to_lowercase()
+    } else {
+        text.to_string()
+    }
+}
+
+/// One line, at most [`MAX_MESSAGE`] characters.
+fn one_line(s: &str) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() > MAX_MESSAGE {
+        let cut: String = flat.chars().take(MAX_MESSAGE).collect();
+        format!("{cut}...")
+    } else {
+        flat
+    }
+}
+
+/// `Retry-After` as whole seconds (the HTTP-date form is not used by this server).
+fn header_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    v.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The file name of a `Content-Disposition` header, percent-decoded.
+///
+/// The server puts `encodeURIComponent(name)` inside a plain `filename="..."`; an RFC 5987
+/// `filename*=UTF-8''...` is preferred when present.
+pub(crate) fn disposition_file_name(value: &str) -> Option<String> {
+    let mut plain = None;
+    let mut star = None;
+    for param in split_params(value) {
+        let Some((key, val)) = param.split_once('=') else {
+            continue;
+        };
+        match key.trim().to_ascii_lowercase().as_str() {
+            "filename" => plain = Some(unquote(val.trim())),
+            "filename*" => {
+                let val = val.trim();
+                star = val.split_once("''").map(|(_, enc)| enc.to_string());
+            }
+            _ => {}
+        }
+    }
+    let raw = star.or(plain)?;
+    Some(
+        percent_encoding::percent_decode_str(&raw)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
+/// Splits on `;` outside double quotes.
+fn split_params(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => {
+                out.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&value[start..]);
+    out
+}
+
+/// Removes surrounding quotes and backslash escapes.
+fn unquote(v: &str) -> String {
+    let Some(inner) = v
+        .strip_prefix('"')
+        .map(|s| s.strip_suffix('"').unwrap_or(s))
+    else {
+        return v.to_string();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut escaped = false;
+    for c in inner.chars() {
+        if escaped || c != '\\' {
+            out.push(c);
+            escaped = false;
+        } else {
+            escaped = true;
+        }
+    }
+    out
+}
+
+/// Classifies a transport failure. `url` is removed from reqwest's text (it is logged apart).
+pub(crate) fn transport_error(e: &reqwest::Error) -> ApiError {
+    let text = error_chain(e);
+    if e.is_timeout() {
+        ApiError::Timeout(text)
+    } else if e.is_connect() {
+        ApiError::Connect(text)
+    } else if e.is_builder() {
+        ApiError::Local(format!("cannot build request: {text}"))
+    } else {
+        ApiError::NoResponse(text)
+    }
+}
+
+/// The error and its sources on one line, without the URL.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        let s = err.to_string();
+        if !parts.iter().any(|p: &String| p.contains(&s)) {
+            parts.push(s);
+        }
+        source = err.source();
+    }
+    let text = parts.join(": ");
+    match e.url() {
+        Some(url) => text.replace(&format!(" ({url})"), ""),
+        None => text,
+    }
+}
+
+/// Replaces every occurrence of `secret` in `text` (a server may echo what it was sent).
+pub(crate) fn redact(text: String, secret: &str) -> String {
+    if secret.is_empty() || !text.contains(secret) {
+        text
+    } else {
+        text.replace(secret, "[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn envelope_429_prefers_retry_after_ms_from_the_body() {
+        let body = br#"{"error":{"code":"RATE_LIMITED","message":"Too many requests","details":{"retry_after_ms":545,"remaining":0}}}"#;
+        let e = status_error(429, &headers(&[("retry-after", "1")]), body);
+        let ApiError::Status {
+            status,
+            code,
+            message,
+            retry_after,
+        } = e
+        else {
+            panic!("not a status error");
+        };
+        assert_eq!(status, 429);
+        assert_eq!(code.as_deref(), Some("RATE_LIMITED"));
+        assert_eq!(message, "Too many requests");
+        assert_eq!(retry_after, Some(Duration::from_millis(545)));
+    }
+
+    #[test]
+    fn header_retry_after_is_used_without_a_body_value() {
+        let e = status_error(503, &headers(&[("retry-after", "30")]), b"busy");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+        assert_eq!(e.to_string(), "http 503: busy");
+    }
+
+    #[test]
+    fn plain_string_error_and_empty_405_are_understood() {
+        let e = status_error(
+            401,
+            &HeaderMap::new(),
+            br#"{"error":"Unauthorized: API key missing"}"#,
+        );
+        assert_eq!(e.to_string(), "http 401: Unauthorized: API key missing");
+        let e = status_error(405, &HeaderMap::new(), b"");
+        assert_eq!(e.to_string(), "http 405: method not allowed");
+        let e = status_error(
+            404,
+            &HeaderMap::new(),
+            br#"{"error":{"code":"NOT_FOUND","message":"ticket not found"}}"#,
+        );
+        assert_eq!(e.to_string(), "http 404 NOT_FOUND: ticket not found");
+    }
+
+    #[test]
+    fn raw_bodies_are_one_short_line() {
+        let long = format!("line1\nline2 {}", "x".repeat(500));
+        let e = status_error(502, &HeaderMap::new(), long.as_bytes());
+        let msg = e.to_string();
+        assert!(!msg.contains('\n'));
+        assert!(msg.len() < 260, "{}", msg.len());
+    }
+
+    #[test]
+    fn rate_headers_parse_negative_remaining() {
+        let h = headers(&[
+            ("x-ratelimit-remaining", "-1"),
+            ("x-ratelimit-limit", "120"),
+        ]);
+        assert_eq!(rate_headers(&h), Some((-1, 120)));
+        assert_eq!(
+            rate_headers(&headers(&[("x-ratelimit-limit", "120")])),
+            None
+        );
+    }
+
+    #[test]
+    fn content_disposition_names_are_percent_decoded() {
+        let cases = [
+            (
+                r#"attachment; filename="r%C3%A9sum%C3%A9%20%E2%80%93%20%C3%BCn%C3%AFcode.txt""#,
+                Some("résumé – ünïcode.txt"),
+            ),
+            (
+                r#"attachment; filename="upload-test.txt""#,
+                Some("upload-test.txt"),
+            ),
+            (r#"attachment; filename="a%3Bb.txt""#, Some("a;b.txt")),
+            ("attachment; filename=plain.bin", Some("plain.bin")),
+            (
+                r#"attachment; filename="x.txt"; filename*=UTF-8''%C3%A9.txt"#,
+                Some("é.txt"),
+            ),
+            ("attachment", None),
+        ];
+        for (header, want) in cases {
+            assert_eq!(disposition_file_name(header).as_deref(), want, "{header}");
+        }
+    }
+
+    #[test]
+    fn redact_removes_the_secret() {
+        assert_eq!(
+            redact("key sk-123 bad".into(), "sk-123"),
+            "key [redacted] bad"
+        );
+        assert_eq!(redact("nothing".into(), ""), "nothing");
+    }
+}

@@ -1,0 +1,86 @@
+//! Sandbox settings: what the `alga-batch sandbox` flags and embedding tests can change.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use uuid::Uuid;
+
+/// How the rate limiter treats an empty bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RateLimitMode {
+    /// Deny with 429 (`RATE_LIMIT_ENFORCE=true` on the real server). The sandbox default.
+    #[default]
+    Enforce,
+    /// Never deny, but compute and send the headers (the real server's own default).
+    Observe,
+    /// Limiter down: never deny, and send `X-RateLimit-Remaining: -1` like the real fail-open.
+    Off,
+}
+
+/// Everything a sandbox needs to start. `Default` gives the values documented in issue 2.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Address to bind; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Number of seeded tickets (ignored when `data_dir` already holds data).
+    pub tickets: usize,
+    /// Seed for ids, seed data and fault decisions.
+    pub seed: u64,
+    /// Accepted API keys; each has its own user and its own bucket.
+    pub api_keys: Vec<String>,
+    /// Keys (also accepted) whose user may read but not update: 403 on writes.
+    pub readonly_keys: Vec<String>,
+    /// The tenant; a request whose `x-tenant-id` differs gets 401.
+    pub tenant: Uuid,
+    /// Rate limiter mode.
+    pub rate_limit: RateLimitMode,
+    /// Bucket size (`maxTokens`).
+    pub burst: u32,
+    /// Tokens added per minute.
+    pub refill_per_minute: u32,
+    /// Also limit the comment endpoints (the real server never does).
+    pub limit_comments: bool,
+    /// Largest accepted upload; more gives 500 `INTERNAL_ERROR` like the real server.
+    pub max_upload_bytes: u64,
+    /// Persist tickets, comments and documents here; `None` keeps metadata in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Probability of answering 503 before doing anything.
+    pub fail_rate: f64,
+    /// Extra latency per request, uniform in `[a, b]` milliseconds.
+    pub latency_ms: Option<(u64, u64)>,
+    /// Probability of committing a create, then closing the connection with no response.
+    pub drop_after_commit: f64,
+    /// No per-request log line.
+    pub quiet: bool,
+}
+
+/// The tenant id derived from a seed (stable across restarts with the same seed).
+pub fn tenant_for_seed(seed: u64) -> Uuid {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&seed.to_be_bytes());
+    bytes[8..].copy_from_slice(&0x5a4e_d0c5_a16a_7e11u64.to_be_bytes());
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tickets: 25,
+            seed: 42,
+            api_keys: vec!["sandbox-key".to_string()],
+            readonly_keys: Vec::new(),
+            tenant: tenant_for_seed(42),
+            rate_limit: RateLimitMode::Enforce,
+            burst: 120,
+            refill_per_minute: 60,
+            limit_comments: false,
+            max_upload_bytes: 500 * 1024 * 1024,
+            data_dir: None,
+            fail_rate: 0.0,
+            latency_ms: None,
+            drop_after_commit: 0.0,
+            quiet: false,
+        }
+    }
+}

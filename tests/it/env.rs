@@ -1,0 +1,115 @@
+//! `TestEnv`: a sandbox on 127.0.0.1:0, a temporary folder, and the real binary pointed at both.
+
+use alga_batch::sandbox::{self, RateLimitMode, Sandbox, SandboxConfig};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The key the test sandbox accepts.
+pub const KEY: &str = "test-key-0123456789";
+
+pub struct TestEnv {
+    pub sandbox: Sandbox,
+    pub dir: tempfile::TempDir,
+}
+
+/// A sandbox config for tests: quiet, our key, limiter on at the real defaults.
+pub fn config() -> SandboxConfig {
+    SandboxConfig {
+        quiet: true,
+        api_keys: vec![KEY.to_string()],
+        rate_limit: RateLimitMode::Enforce,
+        ..SandboxConfig::default()
+    }
+}
+
+impl TestEnv {
+    pub async fn new() -> TestEnv {
+        Self::with(config()).await
+    }
+
+    pub async fn with(cfg: SandboxConfig) -> TestEnv {
+        let sandbox = sandbox::start(cfg).await.expect("sandbox starts");
+        TestEnv {
+            sandbox,
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Write a file under the temp folder (creating folders) and return its path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// A ticket number of the seeded sandbox -> its id.
+    pub fn ticket_id(&self, number: &str) -> uuid::Uuid {
+        self.sandbox
+            .tickets()
+            .into_iter()
+            .find(|t| t.ticket_number == number)
+            .unwrap_or_else(|| panic!("no ticket {number}"))
+            .ticket_id
+    }
+
+    /// The binary with the connection environment set.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("ALGA_BASE_URL", self.sandbox.base_url())
+            .env("ALGA_API_KEY", KEY)
+            .env_remove("ALGA_TENANT_ID")
+            .env_remove("RUST_LOG")
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Run the binary to completion.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().await.expect("binary runs")
+    }
+}
+
+/// Exit code (panics on a signal death).
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// stdout + stderr as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Results rows as (header, rows of maps).
+pub fn read_results(path: &Path) -> (Vec<String>, Vec<std::collections::HashMap<String, String>>) {
+    let mut rdr = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = rdr
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            header.iter().cloned().zip(r.iter().map(str::to_string)).collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+/// Count requests in the sandbox log with this method whose path ends with `suffix`.
+pub fn count_requests(sb: &Sandbox, method: &str, suffix: &str) -> usize {
+    sb.request_log()
+        .iter()
+        .filter(|r| r.method == method && r.path.ends_with(suffix))
+        .count()
+}
