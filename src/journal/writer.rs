@@ -145,7 +145,10 @@ pub fn write_atomic(path: &Path, rows: &[ResultRow]) -> Result<()> {
     let err = |e: std::io::Error| Error::io("cannot write results file", path, e);
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     {
-        let mut w = csv::Writer::from_writer(tmp.as_file_mut());
+        // The header is written by hand: serialize() must not write a second one.
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(tmp.as_file_mut());
         w.write_record(COLUMNS).map_err(|e| err(e.into()))?;
         for r in rows {
             w.serialize(r).map_err(|e| err(e.into()))?;
@@ -155,4 +158,37 @@ pub fn write_atomic(path: &Path, rows: &[ResultRow]) -> Result<()> {
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{read_rows, Status};
+
+    #[test]
+    fn an_atomic_rewrite_reads_back_with_one_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let row = ResultRow {
+            op_key: "k".into(),
+            source: "job.csv:2".into(),
+            ticket: "TIC001000".into(),
+            ticket_id: String::new(),
+            kind: "comment".into(),
+            status: Status::Created,
+            comment_id: String::new(),
+            document_id: String::new(),
+            file: String::new(),
+            bytes: String::new(),
+            sha256: String::new(),
+            http_status: "201".into(),
+            attempts: 1,
+            error: String::new(),
+            finished_at: String::new(),
+        };
+        write_atomic(&path, &[row.clone(), row.clone()]).unwrap();
+        assert_eq!(read_rows(&path).unwrap(), vec![row.clone(), row]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("op_key").count(), 1, "{text}");
+    }
 }
