@@ -3,6 +3,20 @@
 //! `load_and_validate` reports every problem at once, each naming file, line and column.
 //! Nothing downstream takes anything but a validated `Job`.
 
+mod csv_job;
+mod csv_parse;
+mod load;
+mod problems;
+mod source;
+mod spec;
+mod split;
+mod template;
+mod toml_job;
+mod validate;
+
+pub use load::load_and_validate;
+pub use problems::describe;
+
 use std::path::PathBuf;
 use uuid::Uuid;
 
@@ -93,7 +107,7 @@ pub struct JobSettings {
     pub burst: Option<u32>,
     /// Retries per attempt chain.
     pub max_retries: Option<u32>,
-    /// Results CSV path (relative to the job file's folder).
+    /// Results CSV path, as written joined onto the job file's folder.
     pub results: Option<PathBuf>,
     /// Send notifications to contacts (default false).
     pub notify: Option<bool>,
@@ -165,19 +179,5 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
 /// The server's limit on visible comment characters.
 pub const MAX_COMMENT_CHARS: usize = 5000;
 
-/// Load a job file (`.csv` or `.toml`) and validate it: every problem at once.
-/// Returns the job only when there is no error (warnings may be present).
-pub fn load_and_validate(
-    path: &std::path::Path,
-    opts: &ValidateOptions,
-) -> (Option<Job>, Vec<Problem>) {
-    let _ = opts;
-    (
-        None,
-        vec![Problem {
-            severity: Severity::Error,
-            location: path.display().to_string(),
-            message: "job loading is not built yet".into(),
-        }],
-    )
-}
+#[cfg(test)]
+mod tests;

@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// The key the test sandbox accepts.
-pub const KEY: &str = "test-key-0123456789";
+pub(crate) const KEY: &str = "test-key-0123456789";
 
-pub struct TestEnv {
-    pub sandbox: Sandbox,
-    pub dir: tempfile::TempDir,
+pub(crate) struct TestEnv {
+    pub(crate) sandbox: Sandbox,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 /// A sandbox config for tests: quiet, our key, limiter on at the real defaults.
-pub fn config() -> SandboxConfig {
+pub(crate) fn config() -> SandboxConfig {
     SandboxConfig {
         quiet: true,
         api_keys: vec![KEY.to_string()],
@@ -23,11 +23,11 @@ pub fn config() -> SandboxConfig {
 }
 
 impl TestEnv {
-    pub async fn new() -> TestEnv {
+    pub(crate) async fn new() -> TestEnv {
         Self::with(config()).await
     }
 
-    pub async fn with(cfg: SandboxConfig) -> TestEnv {
+    pub(crate) async fn with(cfg: SandboxConfig) -> TestEnv {
         let sandbox = sandbox::start(cfg).await.expect("sandbox starts");
         TestEnv {
             sandbox,
@@ -35,12 +35,12 @@ impl TestEnv {
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// Write a file under the temp folder (creating folders) and return its path.
-    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let p = self.path(name);
         if let Some(d) = p.parent() {
             std::fs::create_dir_all(d).unwrap();
@@ -50,7 +50,7 @@ impl TestEnv {
     }
 
     /// A ticket number of the seeded sandbox -> its id.
-    pub fn ticket_id(&self, number: &str) -> uuid::Uuid {
+    pub(crate) fn ticket_id(&self, number: &str) -> uuid::Uuid {
         self.sandbox
             .tickets()
             .into_iter()
@@ -60,7 +60,7 @@ impl TestEnv {
     }
 
     /// The binary with the connection environment set.
-    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+    pub(crate) fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"));
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -73,18 +73,18 @@ impl TestEnv {
     }
 
     /// Run the binary to completion.
-    pub async fn run(&self, args: &[&str]) -> Output {
+    pub(crate) async fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().await.expect("binary runs")
     }
 }
 
 /// Exit code (panics on a signal death).
-pub fn code(out: &Output) -> i32 {
+pub(crate) fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
 
 /// stdout + stderr as text.
-pub fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -93,7 +93,7 @@ pub fn text(out: &Output) -> String {
 }
 
 /// Results rows as (header, rows of maps).
-pub fn read_results(path: &Path) -> (Vec<String>, Vec<std::collections::HashMap<String, String>>) {
+pub(crate) fn read_results(path: &Path) -> (Vec<String>, Vec<std::collections::HashMap<String, String>>) {
     let mut rdr = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
     let rows = rdr
@@ -107,7 +107,7 @@ pub fn read_results(path: &Path) -> (Vec<String>, Vec<std::collections::HashMap<
 }
 
 /// Count requests in the sandbox log with this method whose path ends with `suffix`.
-pub fn count_requests(sb: &Sandbox, method: &str, suffix: &str) -> usize {
+pub(crate) fn count_requests(sb: &Sandbox, method: &str, suffix: &str) -> usize {
     sb.request_log()
         .iter()
         .filter(|r| r.method == method && r.path.ends_with(suffix))
