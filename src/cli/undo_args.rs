@@ -6,8 +6,20 @@ use crate::undo::{self, UndoOptions};
 use clap::Args;
 use std::path::PathBuf;
 
+const UNDO_EXIT_CODES: &str = "\
+Only rows whose status is created or existing are touched; failed, planned, cancelled and
+sending rows never are. A document already gone (404) is recorded as missing.
+
+Exit codes:
+  0    every document deleted or already gone (and every comment redacted, when asked)
+  1    some deletes or redactions failed or were cancelled (the undo results CSV is valid)
+  2    RESULTS.csv is not a results file of alga-batch, or bad usage (nothing was sent)
+  3    fatal: API key rejected (stops at once), server unreachable, results file unwritable
+  130  interrupted (Ctrl-C); rerun with --results to resume";
+
 /// `alga-batch undo RESULTS.csv [--dry-run] [--results FILE] [--redact-comments TEXT] ...`
 #[derive(Args, Debug)]
+#[command(after_help = UNDO_EXIT_CODES)]
 pub(crate) struct UndoArgs {
     /// The results CSV of the job to undo (written by `alga-batch run`).
     results_csv: PathBuf,

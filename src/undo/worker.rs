@@ -118,36 +118,33 @@ async fn run_one(w: &Workers<'_>, t: &Target, fatal: &Mutex<Option<ApiError>>) -
     row
 }
 
-/// The row of a request that did not succeed: 404 means already gone.
+/// The row of a request that did not succeed: 404 means already gone; a rejected key or a
+/// server still unreachable after the retries stops the run (the rest is cancelled).
 fn failed_row(
     w: &Workers<'_>,
     t: &Target,
     e: &ApiError,
     fatal: &Mutex<Option<ApiError>>,
 ) -> ResultRow {
-    let mut row = match (e.status(), e.class(true)) {
-        (Some(404), _) => undo_row(&t.source, Status::Missing, ""),
-        (_, RetryClass::Fatal) => {
+    let mut row = if e.status() == Some(404) {
+        undo_row(&t.source, Status::Missing, "")
+    } else if matches!(e, ApiError::Cancelled) {
+        undo_row(&t.source, Status::Cancelled, "aborted in flight")
+    } else {
+        if e.class(true) == RetryClass::Fatal || matches!(e, ApiError::Connect(_)) {
             if let Ok(mut f) = fatal.lock() {
                 f.get_or_insert_with(|| e.clone());
             }
             w.cancel.soft.cancel();
-            undo_row(&t.source, Status::Failed, &e.one_line())
+        } else if !w.quiet && matches!(t.action, Ok(Action::Redact { .. })) {
+            eprintln!(
+                "cannot redact comment {} on ticket {}: {}",
+                t.source.comment_id,
+                t.source.ticket,
+                e.one_line()
+            );
         }
-        _ if matches!(e, ApiError::Cancelled) => {
-            undo_row(&t.source, Status::Cancelled, "aborted in flight")
-        }
-        _ => {
-            if !w.quiet && matches!(t.action, Ok(Action::Redact { .. })) {
-                eprintln!(
-                    "cannot redact comment {} on ticket {}: {}",
-                    t.source.comment_id,
-                    t.source.ticket,
-                    e.one_line()
-                );
-            }
-            undo_row(&t.source, Status::Failed, &e.one_line())
-        }
+        undo_row(&t.source, Status::Failed, &e.one_line())
     };
     row.http_status = e.status().map(|s| s.to_string()).unwrap_or_default();
     row

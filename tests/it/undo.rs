@@ -418,3 +418,35 @@ async fn a_killed_undo_resumes_to_every_document_gone() {
     );
     assert!(env.sandbox.documents(env.ticket_id("TIC001004")).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_stops_at_once_with_exit_3() {
+    let env = TestEnv::new().await;
+    many_documents(&env, 5);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let out = env
+        .command(&[
+            "undo",
+            "bulk.csv",
+            "--results",
+            "u.csv",
+            "--max-retries",
+            "0",
+        ])
+        .env("ALGA_BASE_URL", &closed)
+        .args(["--concurrency", "1"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(text(&out).contains("unreachable"), "{}", text(&out));
+    let (_, rows) = read_results(&env.path("u.csv"));
+    let statuses: Vec<&str> = rows.iter().map(|r| r["status"].as_str()).collect();
+    assert_eq!(
+        statuses,
+        ["failed", "cancelled", "cancelled", "cancelled", "cancelled"]
+    );
+}
