@@ -136,13 +136,15 @@ impl Journal {
     }
 }
 
-/// Write `rows` to `path` atomically: temp file in the same folder, fsync, rename.
+/// Write `rows` to `path` atomically: temp file in the same folder (created if needed), fsync,
+/// rename.
 pub fn write_atomic(path: &Path, rows: &[ResultRow]) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let err = |e: std::io::Error| Error::io("cannot write results file", path, e);
+    std::fs::create_dir_all(dir).map_err(err)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     {
         // The header is written by hand: serialize() must not write a second one.
@@ -168,7 +170,7 @@ mod tests {
     #[test]
     fn an_atomic_rewrite_reads_back_with_one_header() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.csv");
+        let path = dir.path().join("new-folder").join("r.csv");
         let row = ResultRow {
             op_key: "k".into(),
             source: "job.csv:2".into(),
