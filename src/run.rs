@@ -121,11 +121,10 @@ pub(crate) fn fill_client_stats(summary: &mut Summary, client: &Client, started:
 
 fn settings(opts: &RunOptions, job: &Job) -> Settings {
     let s = &job.settings;
-    let base = job.path.parent().unwrap_or(Path::new("."));
     let results = opts
         .results
         .clone()
-        .or_else(|| s.results.as_ref().map(|r| base.join(r)))
+        .or_else(|| s.results.clone())
         .unwrap_or_else(|| default_results_path(&job.name));
     Settings {
         concurrency: opts.concurrency.or(s.concurrency).unwrap_or(4).max(1),

@@ -93,14 +93,21 @@ pub(crate) fn text(out: &Output) -> String {
 }
 
 /// Results rows as (header, rows of maps).
-pub(crate) fn read_results(path: &Path) -> (Vec<String>, Vec<std::collections::HashMap<String, String>>) {
-    let mut rdr = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+pub(crate) fn read_results(
+    path: &Path,
+) -> (Vec<String>, Vec<std::collections::HashMap<String, String>>) {
+    let mut rdr =
+        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
     let rows = rdr
         .records()
         .map(|r| {
             let r = r.unwrap();
-            header.iter().cloned().zip(r.iter().map(str::to_string)).collect()
+            header
+                .iter()
+                .cloned()
+                .zip(r.iter().map(str::to_string))
+                .collect()
         })
         .collect();
     (header, rows)

@@ -19,7 +19,15 @@ async fn comments_keep_job_order_per_ticket_and_results_hold_every_id() {
     }
     env.write("job.csv", &csv);
     let out = env
-        .run(&["run", "job.csv", "--results", "r.csv", "--concurrency", "8", "--quiet"])
+        .run(&[
+            "run",
+            "job.csv",
+            "--results",
+            "r.csv",
+            "--concurrency",
+            "8",
+            "--quiet",
+        ])
         .await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     let (header, rows) = read_results(&env.path("r.csv"));
@@ -33,20 +41,31 @@ async fn comments_keep_job_order_per_ticket_and_results_hold_every_id() {
             .into_iter()
             .filter(|c| c["metadata"]["alga_batch_op"].is_string())
             .collect();
-        let texts: Vec<String> = ours.iter().map(|c| c["comment_text"].as_str().unwrap().to_string()).collect();
-        let want: Vec<String> = (0..8).map(|i| format!("{t} says {i}, \"quoted\"")).collect();
+        let texts: Vec<String> = ours
+            .iter()
+            .map(|c| c["comment_text"].as_str().unwrap().to_string())
+            .collect();
+        let want: Vec<String> = (0..8)
+            .map(|i| format!("{t} says {i}, \"quoted\""))
+            .collect();
         assert_eq!(texts, want, "comments of {t} out of job order");
         for c in &ours {
             assert_eq!(c["is_internal"], false);
             let cid = c["comment_id"].as_str().unwrap();
-            let row = rows.iter().find(|r| r["comment_id"] == cid).expect("row for comment");
+            let row = rows
+                .iter()
+                .find(|r| r["comment_id"] == cid)
+                .expect("row for comment");
             assert_eq!(row["status"], "created");
             assert_eq!(row["kind"], "comment");
             assert_eq!(row["ticket"], t);
             assert_eq!(row["ticket_id"], id.to_string());
             assert_eq!(row["http_status"], "201");
             assert!(row["source"].starts_with("job.csv:"), "{row:?}");
-            assert_eq!(row["op_key"].as_str(), c["metadata"]["alga_batch_op"].as_str().unwrap());
+            assert_eq!(
+                row["op_key"].as_str(),
+                c["metadata"]["alga_batch_op"].as_str().unwrap()
+            );
         }
     }
 }
@@ -54,7 +73,9 @@ async fn comments_keep_job_order_per_ticket_and_results_hold_every_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_arrive_streamed_with_name_bytes_and_sha256() {
     let env = TestEnv::new().await;
-    let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     env.write("files/résumé – ünïcode.txt", "unicode name test\n");
     env.write("files/blob.bin", &big);
     env.write("files/empty.log", "");
@@ -62,12 +83,18 @@ async fn uploads_arrive_streamed_with_name_bytes_and_sha256() {
         "job.csv",
         "ticket,attachments\nTIC001004,files/résumé – ünïcode.txt;files/blob.bin;files/empty.log\n",
     );
-    let out = env.run(&["run", "job.csv", "--results", "r.csv", "--quiet"]).await;
+    let out = env
+        .run(&["run", "job.csv", "--results", "r.csv", "--quiet"])
+        .await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     let (_, rows) = read_results(&env.path("r.csv"));
     let docs = env.sandbox.documents(env.ticket_id("TIC001004"));
     for (name, bytes, mime) in [
-        ("résumé – ünïcode.txt", b"unicode name test\n".to_vec(), "text/plain"),
+        (
+            "résumé – ünïcode.txt",
+            b"unicode name test\n".to_vec(),
+            "text/plain",
+        ),
         ("blob.bin", big.clone(), "application/octet-stream"),
         ("empty.log", Vec::new(), "text/x-log"),
     ] {
@@ -78,7 +105,10 @@ async fn uploads_arrive_streamed_with_name_bytes_and_sha256() {
         assert_eq!(doc["file_size"], bytes.len().to_string());
         let id: uuid::Uuid = doc["document_id"].as_str().unwrap().parse().unwrap();
         assert_eq!(env.sandbox.document_bytes(id).unwrap(), bytes, "{name}");
-        let row = rows.iter().find(|r| r["document_id"] == id.to_string()).unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r["document_id"] == id.to_string())
+            .unwrap();
         assert_eq!(row["sha256"], sha(&bytes));
         assert_eq!(row["bytes"], bytes.len().to_string());
         assert_eq!(row["kind"], "document");
@@ -92,15 +122,27 @@ async fn uploads_arrive_streamed_with_name_bytes_and_sha256() {
 async fn dry_run_resolves_and_plans_but_creates_nothing() {
     let env = TestEnv::new().await;
     env.write("a.txt", "a");
-    env.write("job.csv", "ticket,comment_text,attachments\nTIC001000,hello,a.txt\nTIC001001,again,\n");
-    let out = env.run(&["run", "job.csv", "--results", "plan.csv", "--dry-run"]).await;
+    env.write(
+        "job.csv",
+        "ticket,comment_text,attachments\nTIC001000,hello,a.txt\nTIC001001,again,\n",
+    );
+    let out = env
+        .run(&["run", "job.csv", "--results", "plan.csv", "--dry-run"])
+        .await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(text(&out).contains("3 requests"), "{}", text(&out));
-    let posts = env.sandbox.request_log().iter().filter(|r| r.method != "GET").count();
+    let posts = env
+        .sandbox
+        .request_log()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .count();
     assert_eq!(posts, 0, "a dry run must not create anything");
     let (_, rows) = read_results(&env.path("plan.csv"));
     assert_eq!(rows.len(), 3);
-    assert!(rows.iter().all(|r| r["status"] == "planned" && !r["ticket_id"].is_empty()));
+    assert!(rows
+        .iter()
+        .all(|r| r["status"] == "planned" && !r["ticket_id"].is_empty()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +153,9 @@ async fn ticket_numbers_match_exactly_and_unknown_ones_fail_their_row() {
         "job.csv",
         "ticket,comment_text\ntic001000,for the real one\nTIC999999,nobody\nTIC0010001,for the near miss\n",
     );
-    let out = env.run(&["run", "job.csv", "--results", "r.csv", "--quiet"]).await;
+    let out = env
+        .run(&["run", "job.csv", "--results", "r.csv", "--quiet"])
+        .await;
     assert_eq!(code(&out), 1, "{}", text(&out));
     let real = env.ticket_id("TIC001000");
     let on = |id| {
@@ -134,7 +178,10 @@ async fn ticket_numbers_match_exactly_and_unknown_ones_fail_their_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_job_exits_2_and_sends_nothing() {
     let env = TestEnv::new().await;
-    env.write("job.csv", "ticket,comment_text,attachments,is_internal\nTIC001000,hi,missing.png,maybe\n");
+    env.write(
+        "job.csv",
+        "ticket,comment_text,attachments,is_internal\nTIC001000,hi,missing.png,maybe\n",
+    );
     let out = env.run(&["run", "job.csv"]).await;
     assert_eq!(code(&out), 2, "{}", text(&out));
     let t = text(&out);
@@ -165,13 +212,18 @@ async fn a_rejected_key_stops_the_run_with_exit_3() {
     assert!(posts <= 4, "stopped at once, not after {posts} requests");
     let (_, rows) = read_results(&env.path("r.csv"));
     assert_eq!(rows.len(), 40);
-    assert!(rows.iter().all(|r| r["status"] == "failed" || r["status"] == "cancelled"));
+    assert!(rows
+        .iter()
+        .all(|r| r["status"] == "failed" || r["status"] == "cancelled"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_key_never_appears_in_any_output() {
     let env = TestEnv::new().await;
-    env.write("job.csv", "ticket,comment_text\nTIC001000,hello\nTIC404404,missing ticket\n");
+    env.write(
+        "job.csv",
+        "ticket,comment_text\nTIC001000,hello\nTIC404404,missing ticket\n",
+    );
     let out = env
         .command(&["run", "job.csv", "--results", "r.csv"])
         .env("RUST_LOG", "trace")
@@ -187,6 +239,11 @@ async fn the_api_key_never_appears_in_any_output() {
         .output()
         .await
         .unwrap();
-    assert_eq!(code(&bad), 2, "plain http to a remote host is refused: {}", text(&bad));
+    assert_eq!(
+        code(&bad),
+        2,
+        "plain http to a remote host is refused: {}",
+        text(&bad)
+    );
     assert!(!text(&bad).contains(KEY));
 }

@@ -27,35 +27,60 @@ fn assert_exactly_once(env: &TestEnv, results: &str, expected_ops: usize) {
     for t in env.sandbox.tickets() {
         for c in env.sandbox.comments(t.ticket_id) {
             if let Some(k) = c["metadata"]["alga_batch_op"].as_str() {
-                keys_on_server.entry(k.into()).or_default().push(c["comment_id"].as_str().unwrap().into());
+                keys_on_server
+                    .entry(k.into())
+                    .or_default()
+                    .push(c["comment_id"].as_str().unwrap().into());
             }
         }
         for d in env.sandbox.documents(t.ticket_id) {
             let name = d["document_name"].as_str().unwrap().to_string();
             if name.starts_with("doc-") {
-                docs_on_server.entry(name).or_default().push(d["document_id"].as_str().unwrap().into());
+                docs_on_server
+                    .entry(name)
+                    .or_default()
+                    .push(d["document_id"].as_str().unwrap().into());
             }
         }
     }
     let mut seen = HashSet::new();
     for r in &rows {
-        assert!(r["status"] == "created" || r["status"] == "existing", "{r:?}");
+        assert!(
+            r["status"] == "created" || r["status"] == "existing",
+            "{r:?}"
+        );
         assert!(seen.insert(r["op_key"].clone()), "duplicate row {r:?}");
         if r["kind"] == "comment" {
-            let ids = keys_on_server.get(&r["op_key"]).unwrap_or_else(|| panic!("missing on server: {r:?}"));
-            assert_eq!(ids, &vec![r["comment_id"].clone()], "comment duplicated or id differs");
+            let ids = keys_on_server
+                .get(&r["op_key"])
+                .unwrap_or_else(|| panic!("missing on server: {r:?}"));
+            assert_eq!(
+                ids,
+                &vec![r["comment_id"].clone()],
+                "comment duplicated or id differs"
+            );
         } else {
             let name = r["file"].rsplit('/').next().unwrap().to_string();
-            let ids = docs_on_server.get(&name).unwrap_or_else(|| panic!("missing on server: {r:?}"));
-            assert_eq!(ids, &vec![r["document_id"].clone()], "document duplicated or id differs");
+            let ids = docs_on_server
+                .get(&name)
+                .unwrap_or_else(|| panic!("missing on server: {r:?}"));
+            assert_eq!(
+                ids,
+                &vec![r["document_id"].clone()],
+                "document duplicated or id differs"
+            );
         }
     }
     let comment_rows = rows.iter().filter(|r| r["kind"] == "comment").count();
-    assert_eq!(keys_on_server.len(), comment_rows, "comments on the server not in the results");
+    assert_eq!(
+        keys_on_server.len(),
+        comment_rows,
+        "comments on the server not in the results"
+    );
     assert_eq!(docs_on_server.len(), rows.len() - comment_rows);
 }
 
-const FAST: [&str; 4] = ["--rate-per-minute", "0", "--concurrency", "4"];
+const FAST: [&str; 2] = ["--rate-per-minute", "0"];
 
 fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["run", "job.csv", "--results", "r.csv", "--quiet"];
@@ -73,9 +98,16 @@ async fn a_rerun_sends_nothing_that_is_done() {
     let before = env.sandbox.request_log().len();
     let second = env.run(&["run", "job.csv", "--results", "r.csv"]).await;
     assert_eq!(code(&second), 0, "{}", text(&second));
-    assert!(text(&second).contains("15 skipped as already done"), "{}", text(&second));
+    assert!(
+        text(&second).contains("15 skipped as already done"),
+        "{}",
+        text(&second)
+    );
     let new: Vec<_> = env.sandbox.request_log().into_iter().skip(before).collect();
-    assert!(new.iter().all(|r| r.method == "GET"), "a rerun created something: {new:?}");
+    assert!(
+        new.iter().all(|r| r.method == "GET"),
+        "a rerun created something: {new:?}"
+    );
     assert_exactly_once(&env, "r.csv", 15);
 }
 
@@ -89,7 +121,10 @@ async fn lost_responses_are_reconciled_not_duplicated() {
     let out = env.run(&args(&[])).await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     let (_, rows) = read_results(&env.path("r.csv"));
-    assert!(rows.iter().any(|r| r["status"] == "existing"), "no drop was reconciled");
+    assert!(
+        rows.iter().any(|r| r["status"] == "existing"),
+        "no drop was reconciled"
+    );
     assert_exactly_once(&env, "r.csv", 38);
 }
 
@@ -107,10 +142,12 @@ async fn an_edited_job_sends_only_new_or_changed_operations() {
         .map(|l| l.replace("comment number 3,", "comment number 3 (edited),"))
         .collect();
     env.write("job.csv", format!("{header}\n{}\n", edited.join("\n")));
-    let before = count_requests(&env.sandbox, "POST", "/comments") + count_requests(&env.sandbox, "POST", "/documents");
+    let before = count_requests(&env.sandbox, "POST", "/comments")
+        + count_requests(&env.sandbox, "POST", "/documents");
     let out = env.run(&args(&[])).await;
     assert_eq!(code(&out), 0, "{}", text(&out));
-    let after = count_requests(&env.sandbox, "POST", "/comments") + count_requests(&env.sandbox, "POST", "/documents");
+    let after = count_requests(&env.sandbox, "POST", "/comments")
+        + count_requests(&env.sandbox, "POST", "/documents");
     assert_eq!(after - before, 1, "exactly the changed comment is sent");
 }
 
@@ -127,7 +164,9 @@ async fn kill_trial(seed: u64, comments: usize, docs: usize, kills: usize) {
     job(&env, comments, docs);
     let mut rng = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
     for _ in 0..kills {
-        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        rng = rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let delay = 100 + (rng >> 33) % 900;
         let mut child = env.command(&args(&[])).spawn().unwrap();
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -158,12 +197,20 @@ async fn killed_runs_resume_to_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long: run by scripts/chaos.sh"]
 async fn chaos_kill_trials() {
-    let var = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let var = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let (trials, ops) = (var("CHAOS_TRIALS", 20), var("CHAOS_OPS", 500));
     for t in 0..trials {
         let docs = ops / 10;
         kill_trial(1000 + t as u64, ops - docs, docs, 4).await;
-        eprintln!("chaos trial {}/{trials}: {ops} operations exactly once", t + 1);
+        eprintln!(
+            "chaos trial {}/{trials}: {ops} operations exactly once",
+            t + 1
+        );
     }
 }
 
@@ -194,7 +241,10 @@ async fn ctrl_c_once_finishes_in_flight_and_cancels_the_rest() {
     assert_eq!(created + cancelled, 40, "{rows:?}");
     assert!(created > 0 && cancelled > 0);
     let on_server = count_requests(&env.sandbox, "POST", "/comments");
-    assert_eq!(on_server, created, "in-flight operations finished and were recorded");
+    assert_eq!(
+        on_server, created,
+        "in-flight operations finished and were recorded"
+    );
     let rerun = env.run(&args(&[])).await;
     assert_eq!(code(&rerun), 0, "{}", text(&rerun));
     assert_exactly_once(&env, "r.csv", 40);
