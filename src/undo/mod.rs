@@ -60,7 +60,7 @@ pub async fn run_undo(
     let results = results_path(opts)?;
     let previous = load_previous(&results)?;
     let (targets, skipped) = select::pending(&sel, redact.is_some(), &previous);
-    report_comments(&sel, redact.is_some(), opts.quiet);
+    report_comments(&sel, &previous, redact.is_some(), opts.quiet);
     let mut summary = Summary {
         total: (targets.len() + skipped) as u64,
         skipped: skipped as u64,
@@ -168,9 +168,24 @@ fn op_order(sel: &Selection) -> Vec<String> {
         .collect()
 }
 
-/// Comments cannot be deleted: say so, and list them unless they are being redacted.
-fn report_comments(sel: &Selection, redacting: bool, quiet: bool) {
-    let n = sel.comments.len();
+/// Comments cannot be deleted: say so, and list the ones an earlier undo has not already
+/// redacted (unless they are being redacted now).
+fn report_comments(
+    sel: &Selection,
+    previous: &HashMap<String, ResultRow>,
+    redacting: bool,
+    quiet: bool,
+) {
+    let open: Vec<&ResultRow> = sel
+        .comments
+        .iter()
+        .filter(|c| {
+            !previous
+                .get(&c.op_key)
+                .is_some_and(|p| select::undone(p.status))
+        })
+        .collect();
+    let n = open.len();
     if n == 0 {
         return;
     }
@@ -183,7 +198,7 @@ fn report_comments(sel: &Selection, redacting: bool, quiet: bool) {
         return;
     }
     if !quiet {
-        for c in &sel.comments {
+        for c in open {
             eprintln!(
                 "  ticket {} ({}): comment {}",
                 c.ticket, c.ticket_id, c.comment_id

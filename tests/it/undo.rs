@@ -281,8 +281,14 @@ async fn own_comments_are_redacted_and_other_users_comments_are_refused_one_by_o
 
     // Resumed: the redacted ones are skipped, the refused ones are tried (and refused) again.
     let out = env.run(&redact).await;
-    assert_eq!(code(&out), 1, "{}", text(&out));
+    let err = text(&out);
+    assert_eq!(code(&out), 1, "{err}");
     assert_eq!(count_requests(&env.sandbox, "PUT", ""), 6);
+    assert!(
+        err.contains("2 comments of this job cannot be deleted"),
+        "{err}"
+    );
+    assert!(err.contains("2 skipped as already done"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -449,4 +455,35 @@ async fn an_unreachable_server_stops_at_once_with_exit_3() {
         statuses,
         ["failed", "cancelled", "cancelled", "cancelled", "cancelled"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_deletes_are_retried_through_the_governed_client() {
+    let mut cfg = config();
+    cfg.fail_rate = 0.3;
+    cfg.seed = 7;
+    let env = TestEnv::with(cfg).await;
+    many_documents(&env, 20);
+    let out = env
+        .run(&[
+            "undo",
+            "bulk.csv",
+            "--results",
+            "u.csv",
+            "--max-retries",
+            "10",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let (_, rows) = read_results(&env.path("u.csv"));
+    assert!(rows.iter().all(|r| r["status"] == "deleted"), "{rows:?}");
+    let injected = env.sandbox.stats().faults_failed as usize;
+    assert!(injected > 0, "the sandbox injected no 503");
+    assert_eq!(deletes(&env), 20 + injected, "one retry per injected 503");
+    let attempts: usize = rows
+        .iter()
+        .map(|r| r["attempts"].parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(attempts, 20 + injected);
+    assert!(env.sandbox.documents(env.ticket_id("TIC001004")).is_empty());
 }
