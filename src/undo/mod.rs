@@ -80,6 +80,9 @@ pub async fn run_undo(
         summary.interrupted = interrupted.is_cancelled();
         run::fill_client_stats(&mut summary, &client, started);
         if let Some(e) = outcome.fatal {
+            // The run stops here: show what was done and where the undo results are.
+            summary.elapsed = started.elapsed();
+            eprintln!("{summary}");
             return Err(run::fatal_from(&client, e));
         }
     }

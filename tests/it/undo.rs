@@ -304,6 +304,7 @@ async fn a_rejected_key_stops_at_once_with_exit_3() {
         .unwrap();
     assert_eq!(code(&out), 3, "{}", text(&out));
     assert_eq!(deletes(&env), 1, "kept sending after a 401");
+    assert!(text(&out).contains("results: u.csv"), "{}", text(&out));
     assert!(!text(&out).contains("wrong-key"));
     let (_, rows) = read_results(&env.path("u.csv"));
     let statuses: Vec<&str> = rows.iter().map(|r| r["status"].as_str()).collect();
