@@ -110,7 +110,8 @@ pub async fn run_import(
     Ok(summary)
 }
 
-fn fill_client_stats(summary: &mut Summary, client: &Client, started: Instant) {
+/// Copy the client's request counters and the elapsed time into the summary.
+pub(crate) fn fill_client_stats(summary: &mut Summary, client: &Client, started: Instant) {
     let stats = client.stats();
     summary.requests = stats.requests;
     summary.throttled = stats.throttled;

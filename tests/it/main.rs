@@ -4,3 +4,4 @@ mod env;
 mod import;
 mod resume;
 mod sandbox;
+mod undo;
