@@ -220,7 +220,11 @@ fn tasks(
                 done += 1;
                 continue;
             }
-            Some(r) if r.outcome_unknown() => Prior::Uncertain,
+            Some(r) if r.outcome_unknown() => Prior::Uncertain {
+                since: chrono::DateTime::parse_from_rfc3339(&r.finished_at)
+                    .ok()
+                    .map(|t| t.with_timezone(&chrono::Utc)),
+            },
             Some(_) => Prior::Retry,
             None => Prior::Fresh,
         };
