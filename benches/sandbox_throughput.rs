@@ -87,7 +87,10 @@ async fn big_file(base: &str, ticket: uuid::Uuid, mb: u64) -> std::io::Result<(f
         .map_err(std::io::Error::other)?;
     let up = mb as f64 / started.elapsed().as_secs_f64();
     let v: serde_json::Value = resp.json().await.map_err(std::io::Error::other)?;
-    let id = v["data"]["document_id"].as_str().unwrap_or_default().to_string();
+    let id = v["data"]["document_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let started = Instant::now();
     let resp = http
         .get(format!("{base}/api/v1/tickets/{ticket}/documents/{id}"))

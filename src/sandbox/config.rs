@@ -56,10 +56,7 @@ pub struct SandboxConfig {
 
 /// The tenant id derived from a seed (stable across restarts with the same seed).
 pub fn tenant_for_seed(seed: u64) -> Uuid {
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&seed.to_be_bytes());
-    bytes[8..].copy_from_slice(&0x5a4e_d0c5_a16a_7e11u64.to_be_bytes());
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
+    super::seed::derived_id(seed, "tenant")
 }
 
 impl Default for SandboxConfig {

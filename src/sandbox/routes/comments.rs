@@ -33,7 +33,8 @@ fn check_param(
     ok: impl Fn(&str) -> bool,
     message: &str,
 ) -> Result<Option<String>, ApiError> {
-    match pairs.iter().find(|(k, _)| k == name) {
+    // The handler reads `searchParams.get(name)` and checks only truthy values.
+    match pairs.iter().find(|(k, v)| k == name && !v.is_empty()) {
         None => Ok(None),
         Some((_, v)) if ok(v) => Ok(Some(v.clone())),
         Some(_) => Err(ApiError::issues(

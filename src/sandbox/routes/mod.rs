@@ -120,13 +120,15 @@ async fn observe(State(st): State<Shared>, req: Request, next: Next) -> Response
         }
     }
     let failed = !exempt && st.faults.should_fail();
-    let resp = if failed {
+    let mut resp = if failed {
         ApiError::Unavailable.into_response()
     } else if !exempt && path.starts_with("/api/") && api_key(req.headers()).is_none() {
         ApiError::MissingKey.into_response()
     } else {
         next.run(req).await
     };
+    resp.headers_mut()
+        .insert("keep-alive", HeaderValue::from_static("timeout=5"));
     let dropped = resp.extensions().get::<DropConnection>().is_some();
     let status = if dropped { 0 } else { resp.status().as_u16() };
     let elapsed_ms = start.elapsed().as_millis() as u64;
