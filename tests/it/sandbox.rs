@@ -2,6 +2,7 @@
 //! limiter's headers and 429s, persistence across a restart, and each fault.
 
 mod acceptance;
+mod documents;
 mod faults;
 mod limiter;
 mod statuses;
@@ -95,6 +96,11 @@ pub(crate) async fn parts(r: Response) -> (u16, reqwest::header::HeaderMap, Valu
     let text = r.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, headers, body)
+}
+
+/// Sends and splits the response.
+pub(crate) async fn call(rb: RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
+    parts(rb.send().await.unwrap()).await
 }
 
 /// The first open ticket of the seed data.
