@@ -71,7 +71,10 @@ async fn big_file(base: &str, ticket: uuid::Uuid, mb: u64) -> std::io::Result<(f
     drop(f);
     let http = reqwest::Client::new();
     let file = tokio::fs::File::open(&path).await?;
-    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+        file,
+        256 * 1024,
+    ));
     let part = reqwest::multipart::Part::stream_with_length(body, mb << 20)
         .file_name("big.bin")
         .mime_str("application/octet-stream")

@@ -47,8 +47,8 @@ pub struct SandboxTicket {
     pub title: String,
 }
 
-/// A running sandbox. Dropping it without [`Sandbox::shutdown`] leaves the server running until
-/// the runtime ends.
+/// A running sandbox. Dropping it stops the server as well (without waiting); without a data
+/// directory its document files are deleted then.
 pub struct Sandbox {
     state: Arc<AppState>,
     addr: std::net::SocketAddr,

@@ -86,7 +86,13 @@ async fn names_are_stored_as_sent_and_encoded_on_download() {
         "empty files are accepted"
     );
     let n = sb.documents(t).len();
-    let (s, _, b) = call(api.upload(t, "big.bin", "application/octet-stream", &[7u8; 1001])).await;
+    let (s, _, b) = call(api.upload(
+        t,
+        "big.bin",
+        "application/octet-stream",
+        &vec![7u8; 3_000_000],
+    ))
+    .await;
     assert_eq!(
         (s, code(&b)),
         (500, "INTERNAL_ERROR"),
