@@ -2,7 +2,8 @@
 //! upload + download to show both are streamed (peak RSS stays far below the file size).
 //!
 //! `cargo bench --bench sandbox_throughput` (release build). Environment:
-//! `BENCH_COMMENTS` (default 20000), `BENCH_CONCURRENCY` (32), `BENCH_UPLOAD_MB` (256; 0 skips).
+//! `BENCH_COMMENTS` (default 20000), `BENCH_CONCURRENCY` (32), `BENCH_UPLOAD_MB` (256; 0 skips),
+//! `BENCH_PERSIST=1` (journal to a temporary data directory, as with `--data`).
 
 use std::time::Instant;
 
@@ -115,10 +116,13 @@ async fn main() -> std::io::Result<()> {
     let n = env_num("BENCH_COMMENTS", 20_000);
     let conc = env_num("BENCH_CONCURRENCY", 32) as usize;
     let mb = env_num("BENCH_UPLOAD_MB", 256);
+    let data = tempfile::tempdir()?;
+    let persist = std::env::var("BENCH_PERSIST").is_ok_and(|v| v == "1");
     let sb = start(SandboxConfig {
         rate_limit: RateLimitMode::Off,
         quiet: true,
         max_upload_bytes: u64::MAX,
+        data_dir: persist.then(|| data.path().to_path_buf()),
         ..Default::default()
     })
     .await?;
@@ -126,7 +130,8 @@ async fn main() -> std::io::Result<()> {
     let tickets: Vec<uuid::Uuid> = sb.tickets().iter().map(|t| t.ticket_id).collect();
     comments(&base, &tickets, 1_000, conc).await;
     let rate = comments(&base, &tickets, n, conc).await;
-    println!("comment creates: {n} at concurrency {conc}: {rate:.0}/s (client and server share the machine)");
+    let mode = if persist { "with --data" } else { "in memory" };
+    println!("comment creates ({mode}): {n} at concurrency {conc}: {rate:.0}/s (client and server share the machine)");
     if mb > 0 {
         let (up, down) = big_file(&base, tickets[0], mb).await?;
         println!("upload {mb} MiB: {up:.0} MiB/s; download: {down:.0} MiB/s");
