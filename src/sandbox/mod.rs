@@ -27,7 +27,9 @@ use chrono::Utc;
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use config::{tenant_for_seed, RateLimitMode, SandboxConfig};
+pub use config::{
+    parse_latency_ms, tenant_for_seed, RateLimitMode, SandboxArgError, SandboxConfig,
+};
 pub use stats::{LoggedRequest, SandboxStats};
 
 use model::{Document, Ticket};

@@ -205,7 +205,8 @@ pub(crate) struct Caller {
 pub(crate) fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let key = api_key(headers).ok_or(ApiError::MissingKey)?;
     let invalid = || ApiError::Unauthorized("Invalid API key".to_string());
-    if let Some(t) = headers.get("x-tenant-id") {
+    // An empty header counts as absent (the server checks a truthy value).
+    if let Some(t) = headers.get("x-tenant-id").filter(|t| !t.is_empty()) {
         let ok = t
             .to_str()
             .ok()
