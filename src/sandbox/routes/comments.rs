@@ -315,9 +315,10 @@ pub(crate) async fn create(
         let new = validate_create(&parse_json(&body)?)?;
         let ticket = ticket_id(&id)?;
         find_ticket(&st, ticket)?;
-        let now = Utc::now();
         let comment = {
             let mut store = st.store();
+            // Taken under the lock so that creation order and `created_at` order agree.
+            let now = Utc::now();
             let (thread_id, is_internal) = match new.parent {
                 None => (store.new_id(), new.is_internal),
                 Some(pid) => {
