@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, RetryAfterMs};
 use super::faults::{DropConnection, Faults};
 use super::limiter::{Decision, Limiter};
 use super::model::Ticket;
@@ -126,6 +126,8 @@ async fn observe(State(st): State<Shared>, req: Request, next: Next) -> Response
         status,
         key,
         elapsed_ms,
+        at_ms: st.recorder.offset_ms(start),
+        retry_after_ms: resp.extensions().get::<RetryAfterMs>().map(|r| r.0),
     };
     st.recorder.record(&route, logged, failed);
     resp
