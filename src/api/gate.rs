@@ -100,10 +100,12 @@ impl Gate {
             return Duration::ZERO;
         };
         let start = Instant::now();
+        let mut slept = false;
         loop {
             match limiter.check() {
                 Ok(()) => break,
                 Err(not_until) => {
+                    slept = true;
                     let wait = not_until.wait_time_from(limiter_now(limiter));
                     let until = Instant::now() + wait;
                     *lock(&self.rate_wait_until) = Some(until);
@@ -111,7 +113,11 @@ impl Gate {
                 }
             }
         }
-        start.elapsed()
+        if slept {
+            start.elapsed()
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// What is being waited for right now, and for how much longer.

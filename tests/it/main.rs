@@ -1,0 +1,3 @@
+//! Integration tests: one binary built from topical modules.
+
+mod api;
