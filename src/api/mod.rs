@@ -4,6 +4,7 @@
 //! sends exactly one request. Retrying is the executor's business (`exec::retry`), driven by
 //! [`ApiError::class`].
 
+mod budget;
 mod client;
 mod config;
 mod error;
@@ -13,10 +14,10 @@ mod response;
 mod transfer;
 mod types;
 
+pub use budget::throttle_delay;
 pub use client::Client;
 pub use config::{ApiKey, ClientConfig, ClientStats};
 pub use error::{ApiError, RetryClass};
-pub use gate::throttle_delay;
 pub use transfer::{Downloaded, Uploaded};
 pub use types::{
     Comment, DataEnvelope, Document, NewComment, Pagination, Ticket, TicketPage, TicketQuery,
