@@ -34,7 +34,7 @@ pub(crate) fn reserve(limit: i64) -> i64 {
 ///
 /// A negative `remaining` (or a non-positive `limit`) means the server's limiter is down
 /// (unknown, never "none left"): go. Otherwise go while one more attempt leaves the reserve
-/// ([`reserve`]); below that, wait until the bucket has refilled to the reserve plus one, one
+/// (2.5 % of `limit`, at least 2 tokens); below that, wait until the bucket has refilled to the reserve plus one, one
 /// refill period (60 s / `rate_per_minute`; 1 s when unlimited) per missing token.
 pub fn throttle_delay(remaining: i64, limit: i64, rate_per_minute: u32) -> Option<Duration> {
     if remaining < 0 || limit <= 0 {

@@ -15,6 +15,8 @@ pub(super) enum Reply {
     Raw(Vec<u8>),
     /// Read the request, then close the connection without answering.
     Close,
+    /// Answer as soon as the head is read (before the body), then close.
+    Early(Vec<u8>),
 }
 
 /// A request as received.
@@ -80,6 +82,20 @@ async fn serve(
 ) {
     let mut buf = Vec::new();
     loop {
+        let front = script.lock().unwrap().front().cloned();
+        if let Some(Reply::Early(bytes)) = front {
+            let Some(head) = read_head(&mut sock, &mut buf).await else {
+                return;
+            };
+            script.lock().unwrap().pop_front();
+            requests.lock().unwrap().push(head);
+            let _ = sock.write_all(&bytes).await;
+            // Drain what the client still sends, so that closing does not reset the answer.
+            while fill(&mut sock, &mut buf).await.is_some() {
+                buf.clear();
+            }
+            return;
+        }
         let Some(req) = read_request(&mut sock, &mut buf).await else {
             return;
         };
@@ -91,13 +107,13 @@ async fn serve(
                     return;
                 }
             }
-            Some(Reply::Close) | None => return,
+            Some(Reply::Close | Reply::Early(_)) | None => return,
         }
     }
 }
 
-/// Reads one request (Content-Length or chunked body) from `sock`, keeping leftovers in `buf`.
-async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recorded> {
+/// Reads a request head only.
+async fn read_head(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recorded> {
     let head_end = loop {
         if let Some(i) = find(buf, b"\r\n\r\n") {
             break i + 4;
@@ -105,8 +121,17 @@ async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recorde
         fill(sock, buf).await?;
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let at = Instant::now();
     buf.drain(..head_end);
+    Some(Recorded {
+        head,
+        body: Vec::new(),
+        at: Instant::now(),
+    })
+}
+
+/// Reads one request (Content-Length or chunked body) from `sock`, keeping leftovers in `buf`.
+async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recorded> {
+    let Recorded { head, at, .. } = read_head(sock, buf).await?;
     let body = if let Some(len) = header_value(&head, "content-length") {
         let len: usize = len.parse().unwrap();
         while buf.len() < len {
@@ -191,4 +216,12 @@ pub(super) fn chunked(status: u16, headers: &[(&str, &str)], chunks: &[&[u8]]) -
     }
     out.extend_from_slice(b"0\r\n\r\n");
     Reply::Raw(out)
+}
+
+/// The same reply, sent as soon as the request head is read (before the body), then closing.
+pub(super) fn early(reply: Reply) -> Reply {
+    match reply {
+        Reply::Raw(bytes) | Reply::Early(bytes) => Reply::Early(bytes),
+        Reply::Close => Reply::Close,
+    }
 }
