@@ -10,7 +10,7 @@ use alga_batch::api::{
     ApiError, ApiKey, Client, ClientConfig, NewComment, RetryClass, TicketQuery,
 };
 use alga_batch::exec::retry::{with_retries, RetryPolicy};
-use server::{chunked, early, json, Reply, Server};
+use server::{chunked, discarding, early, json, Reply, Server};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -117,6 +117,49 @@ async fn an_upload_refused_before_its_body_is_read_is_a_status_not_a_lost_answer
         .unwrap_err();
     assert_eq!(e.status(), Some(429), "{e:?}");
     assert_eq!(e.class(false), RetryClass::Retry);
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// Run alone: `cargo test --release --test it -- --ignored one_gib` (about 10 s).
+#[tokio::test]
+#[ignore = "writes and uploads a 1 GiB file"]
+async fn a_one_gib_upload_stays_below_64_mib_resident() {
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(GIB).unwrap(); // sparse: reads as zeros without using the disk
+    drop(f);
+    let server = Server::start(vec![discarding(json(
+        201,
+        &document_json("big.bin", GIB),
+        &[],
+    ))])
+    .await;
+    let c = client(&server, 0);
+    let up = c
+        .upload_document(ticket(), &path, "big.bin", "application/octet-stream")
+        .await
+        .unwrap();
+    assert_eq!(up.bytes, GIB);
+    let sent: u64 = String::from_utf8(server.requests()[0].body.clone())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(sent > GIB);
+    let peak = peak_rss();
+    eprintln!(
+        "peak resident memory after a 1 GiB upload: {} MiB",
+        peak / 1024 / 1024
+    );
+    assert!(peak < 64 * 1024 * 1024, "{peak} bytes");
 }
 
 #[tokio::test]

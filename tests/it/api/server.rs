@@ -17,6 +17,9 @@ pub(super) enum Reply {
     Close,
     /// Answer as soon as the head is read (before the body), then close.
     Early(Vec<u8>),
+    /// Read and count the body without keeping it (`Recorded::body` holds its length as
+    /// decimal text), then answer.
+    Discard(Vec<u8>),
 }
 
 /// A request as received.
@@ -96,6 +99,24 @@ async fn serve(
             }
             return;
         }
+        if let Some(Reply::Discard(bytes)) = front {
+            let Some(mut head) = read_head(&mut sock, &mut buf).await else {
+                return;
+            };
+            script.lock().unwrap().pop_front();
+            let len: u64 = head.header("content-length").unwrap().parse().unwrap();
+            let mut seen = buf.len() as u64;
+            buf.clear();
+            while seen < len {
+                fill(&mut sock, &mut buf).await.unwrap();
+                seen += buf.len() as u64;
+                buf.clear();
+            }
+            head.body = seen.to_string().into_bytes();
+            requests.lock().unwrap().push(head);
+            let _ = sock.write_all(&bytes).await;
+            continue;
+        }
         let Some(req) = read_request(&mut sock, &mut buf).await else {
             return;
         };
@@ -107,7 +128,7 @@ async fn serve(
                     return;
                 }
             }
-            Some(Reply::Close | Reply::Early(_)) | None => return,
+            Some(Reply::Close | Reply::Early(_) | Reply::Discard(_)) | None => return,
         }
     }
 }
@@ -222,6 +243,14 @@ pub(super) fn chunked(status: u16, headers: &[(&str, &str)], chunks: &[&[u8]]) -
 pub(super) fn early(reply: Reply) -> Reply {
     match reply {
         Reply::Raw(bytes) | Reply::Early(bytes) => Reply::Early(bytes),
-        Reply::Close => Reply::Close,
+        other => other,
+    }
+}
+
+/// The same reply, after reading and discarding the request body.
+pub(super) fn discarding(reply: Reply) -> Reply {
+    match reply {
+        Reply::Raw(bytes) | Reply::Discard(bytes) => Reply::Discard(bytes),
+        other => other,
     }
 }
