@@ -5,7 +5,7 @@
 //! in `transfer.rs`.
 
 use std::fmt;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +20,17 @@ use super::error::ApiError;
 use super::gate::Gate;
 use super::response::{rate_headers, redact, status_error, transport_error};
 use super::types::{Comment, DataEnvelope, Document, NewComment, Ticket, TicketPage, TicketQuery};
+
+tokio::task_local! {
+    /// Set around one attempt by `exec::retry`: becomes true once a request is handed to the
+    /// network (so a cancelled create can be told apart from one still waiting at the gate).
+    static SENT: Arc<AtomicBool>;
+}
+
+/// Runs `fut`, recording in `flag` whether it handed a request to the network.
+pub(crate) async fn track_sent<F: std::future::Future>(flag: Arc<AtomicBool>, fut: F) -> F::Output {
+    SENT.scope(flag, fut).await
+}
 
 /// Wait used when a 429 names no delay at all.
 const DEFAULT_429_WAIT: Duration = Duration::from_secs(1);
@@ -243,6 +254,8 @@ impl Client {
             Limit::Head(d) => (req, Some(d)),
         };
         self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+        // Outside `track_sent` there is nothing to record.
+        let _ = SENT.try_with(|sent| sent.store(true, Ordering::Relaxed));
         let sent_at = Instant::now();
         let sent = match head_limit {
             None => req.send().await,
@@ -259,7 +272,11 @@ impl Client {
             return Ok(resp);
         }
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.unwrap_or_default();
+        let body = tokio::time::timeout(self.inner.request_timeout, resp.bytes())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         let err = self.redact_err(status_error(status, &headers, &body));
         self.observe_budget(&headers, sent_at, seq);
         if status == 429 {

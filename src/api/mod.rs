@@ -15,6 +15,7 @@ mod transfer;
 mod types;
 
 pub use budget::throttle_delay;
+pub(crate) use client::track_sent;
 pub use client::Client;
 pub use config::{ApiKey, ClientConfig, ClientStats};
 pub use error::{ApiError, RetryClass};

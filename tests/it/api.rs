@@ -340,6 +340,34 @@ async fn a_lost_answer_to_a_post_is_outcome_unknown_and_not_resent() {
 }
 
 #[tokio::test]
+async fn a_create_cancelled_after_sending_is_outcome_unknown() {
+    let server = Server::start(vec![Reply::Hang]).await;
+    let c = client(&server, 0);
+    let new = NewComment {
+        comment_text: "hi".into(),
+        is_internal: false,
+        is_resolution: false,
+        suppress_contact_notifications: true,
+        metadata: None,
+    };
+    let cancel = CancellationToken::new();
+    let policy = fast_policy();
+    let run = with_retries(&c, &policy, false, &cancel, || {
+        c.create_comment(ticket(), &new)
+    });
+    let stop = async {
+        server.wait_for_requests(1).await;
+        cancel.cancel();
+    };
+    let (done, ()) = tokio::join!(run, stop);
+    assert!(matches!(done.result, Err(ApiError::Cancelled)));
+    assert_eq!(
+        (done.attempts, done.class),
+        (1, Some(RetryClass::OutcomeUnknown))
+    );
+}
+
+#[tokio::test]
 async fn a_lost_answer_to_a_get_is_retried() {
     let server = Server::start(vec![Reply::Close, json(200, &ticket_json(), &[])]).await;
     let c = client(&server, 0);

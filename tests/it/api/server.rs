@@ -17,6 +17,8 @@ pub(super) enum Reply {
     Close,
     /// Answer as soon as the head is read (before the body), then close.
     Early(Vec<u8>),
+    /// Read the request, then never answer (the connection stays open).
+    Hang,
     /// Read and count the body without keeping it (`Recorded::body` holds its length as
     /// decimal text), then answer.
     Discard(Vec<u8>),
@@ -70,6 +72,13 @@ impl Server {
     /// Requests received so far.
     pub(super) fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// Waits (polling) until `n` requests have arrived.
+    pub(super) async fn wait_for_requests(&self, n: usize) {
+        while self.requests.lock().unwrap().len() < n {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Replies not used yet.
@@ -128,6 +137,7 @@ async fn serve(
                     return;
                 }
             }
+            Some(Reply::Hang) => std::future::pending::<()>().await,
             Some(Reply::Close | Reply::Early(_) | Reply::Discard(_)) | None => return,
         }
     }
