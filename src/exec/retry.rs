@@ -125,7 +125,7 @@ fn uniform(rng: &mut SmallRng, lo: Duration, hi: Duration) -> Duration {
 pub struct Attempted<T> {
     /// The value, or the final error (`ApiError::Cancelled` when stopped).
     pub result: Result<T, ApiError>,
-    /// HTTP attempts made (0 when cancelled before the first).
+    /// Attempts made (one cancelled before its request was sent is not counted).
     pub attempts: u32,
     /// Class of the final error; `None` on success. A create cancelled after its request was
     /// handed to the network is `OutcomeUnknown` (it may have been committed); one cancelled
