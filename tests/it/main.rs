@@ -1,5 +1,6 @@
-//! One integration-test binary built from topical modules; every test starts its own sandbox.
+//! One integration-test binary built from topical modules; every test starts its own server.
 
+mod api;
 mod env;
 mod import;
 mod resume;
