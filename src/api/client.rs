@@ -125,6 +125,14 @@ impl Client {
         self.inner.gate.wait_reason()
     }
 
+    /// `GET /api/health` (no key needed): is the server there at all?
+    pub async fn health(&self) -> Result<(), ApiError> {
+        let req = self.get("/api/health");
+        self.send_read(req, Limit::Total(self.inner.request_timeout))
+            .await
+            .map(|_| ())
+    }
+
     /// `GET /api/v1/tickets`: one page.
     pub async fn list_tickets(&self, q: &TicketQuery) -> Result<TicketPage, ApiError> {
         let req = self.get("/api/v1/tickets").query(&ticket_query(q));
