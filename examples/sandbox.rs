@@ -14,11 +14,11 @@ async fn main() -> std::io::Result<()> {
     {
         cfg.bind.set_port(port);
     }
-    cfg.rate_limit = match std::env::var("SANDBOX_RATE_LIMIT").as_deref() {
-        Ok("off") => RateLimitMode::Off,
-        Ok("observe") => RateLimitMode::Observe,
-        _ => RateLimitMode::Enforce,
-    };
+    if let Ok(mode) = std::env::var("SANDBOX_RATE_LIMIT") {
+        cfg.rate_limit = mode
+            .parse::<RateLimitMode>()
+            .map_err(std::io::Error::other)?;
+    }
     cfg.quiet = std::env::var("SANDBOX_QUIET").is_ok_and(|v| v == "1");
     serve_until_ctrl_c(cfg).await
 }

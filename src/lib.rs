@@ -22,6 +22,7 @@ pub mod journal;
 pub mod plan;
 pub mod run;
 pub mod sandbox;
+pub mod undo;
 
 /// Log to stderr, filtered by `RUST_LOG` (default: warnings only).
 pub fn init_tracing() {

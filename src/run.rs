@@ -5,7 +5,7 @@ use crate::api::{ApiError, Client, RetryClass};
 use crate::connect::Connection;
 use crate::error::{Error, Result};
 use crate::exec::resolve::resolve_tickets;
-use crate::exec::retry::RetryPolicy;
+use crate::exec::retry::{with_retries, RetryPolicy};
 use crate::exec::{self, Cancel, ExecConfig, Prior, Progress, ProgressMode, Reconciler, Task};
 use crate::job::{self, Job, Severity, TicketRef, ValidateOptions};
 use crate::journal::{self, latest_by_key, now_rfc3339, ResultRow, Status, Summary};
@@ -81,6 +81,7 @@ pub async fn run_import(
     let client = conn(&job)?.client(settings.rate, settings.burst)?;
     let cancel = Cancel::new();
     let interrupted = cancel.install_ctrl_c(opts.quiet);
+    preflight(&client, &settings.retry, &cancel).await?;
     let resolved = resolve(&client, &settings.retry, &ops, &previous, &cancel).await?;
     let mut summary = Summary {
         total: ops.len() as u64,
@@ -110,7 +111,8 @@ pub async fn run_import(
     Ok(summary)
 }
 
-fn fill_client_stats(summary: &mut Summary, client: &Client, started: Instant) {
+/// Copy the client's request counters and the elapsed time into the summary.
+pub(crate) fn fill_client_stats(summary: &mut Summary, client: &Client, started: Instant) {
     let stats = client.stats();
     summary.requests = stats.requests;
     summary.throttled = stats.throttled;
@@ -167,6 +169,23 @@ fn load_previous(path: &Path) -> Result<HashMap<String, ResultRow>> {
     Ok(latest_by_key(rows).0)
 }
 
+/// Check that the server answers at all (exit 3 rather than failing every row in turn).
+pub(crate) async fn preflight(
+    client: &Client,
+    policy: &RetryPolicy,
+    cancel: &Cancel,
+) -> Result<()> {
+    let attempted = with_retries(client, policy, true, &cancel.hard, || client.health()).await;
+    match attempted.result {
+        Ok(()) => Ok(()),
+        Err(e @ (ApiError::Connect(_) | ApiError::Timeout(_) | ApiError::NoResponse(_))) => {
+            Err(fatal_from(client, e))
+        }
+        // Some proxies do not route /api/health: only "nobody answers" is fatal here.
+        Err(_) => Ok(()),
+    }
+}
+
 /// Resolve the ticket numbers of every operation that still has work to do.
 async fn resolve(
     client: &Client,
@@ -197,7 +216,10 @@ async fn resolve(
 pub fn fatal_from(client: &Client, e: ApiError) -> Error {
     match (&e, e.class(true)) {
         (_, RetryClass::Fatal) => Error::Unauthorized(e.one_line()),
-        (ApiError::Connect(reason), _) => Error::Unreachable {
+        (
+            ApiError::Connect(reason) | ApiError::Timeout(reason) | ApiError::NoResponse(reason),
+            _,
+        ) => Error::Unreachable {
             url: client.base_url().to_string(),
             reason: reason.clone(),
         },
@@ -219,7 +241,11 @@ fn tasks(
                 done += 1;
                 continue;
             }
-            Some(r) if r.outcome_unknown() => Prior::Uncertain,
+            Some(r) if r.outcome_unknown() => Prior::Uncertain {
+                since: chrono::DateTime::parse_from_rfc3339(&r.finished_at)
+                    .ok()
+                    .map(|t| t.with_timezone(&chrono::Utc)),
+            },
             Some(_) => Prior::Retry,
             None => Prior::Fresh,
         };

@@ -5,7 +5,7 @@
 //! in `transfer.rs`.
 
 use std::fmt;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,9 +17,20 @@ use uuid::Uuid;
 
 use super::config::{ClientConfig, ClientStats, Counters};
 use super::error::ApiError;
-use super::gate::{throttle_delay, Gate, RATE_REASON};
+use super::gate::Gate;
 use super::response::{rate_headers, redact, status_error, transport_error};
 use super::types::{Comment, DataEnvelope, Document, NewComment, Ticket, TicketPage, TicketQuery};
+
+tokio::task_local! {
+    /// Set around one attempt by `exec::retry`: becomes true once a request is handed to the
+    /// network (so a cancelled create can be told apart from one still waiting at the gate).
+    static SENT: Arc<AtomicBool>;
+}
+
+/// Runs `fut`, recording in `flag` whether it handed a request to the network.
+pub(crate) async fn track_sent<F: std::future::Future>(flag: Arc<AtomicBool>, fut: F) -> F::Output {
+    SENT.scope(flag, fut).await
+}
 
 /// Wait used when a 429 names no delay at all.
 const DEFAULT_429_WAIT: Duration = Duration::from_secs(1);
@@ -37,7 +48,6 @@ pub(super) struct Inner {
     secret: String,
     gate: Gate,
     counters: Counters,
-    rate_per_minute: u32,
     pub(super) request_timeout: Duration,
     pub(super) create_timeout: Duration,
 }
@@ -69,6 +79,8 @@ impl Client {
             .default_headers(default_headers(&cfg)?)
             .user_agent(cfg.user_agent.as_str())
             .pool_idle_timeout(cfg.pool_idle_timeout)
+            // A redirect could carry x-api-key to another host; the API never redirects.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
             .tcp_nodelay(true)
             .build()
@@ -80,7 +92,6 @@ impl Client {
                 secret: cfg.api_key.expose().to_string(),
                 gate: Gate::new(cfg.rate_per_minute, cfg.burst),
                 counters: Counters::default(),
-                rate_per_minute: cfg.rate_per_minute,
                 request_timeout: cfg.request_timeout,
                 create_timeout: cfg.create_timeout,
             }),
@@ -114,6 +125,14 @@ impl Client {
         self.inner.gate.wait_reason()
     }
 
+    /// `GET /api/health` (no key needed): is the server there at all?
+    pub async fn health(&self) -> Result<(), ApiError> {
+        let req = self.get("/api/health");
+        self.send_read(req, Limit::Total(self.inner.request_timeout))
+            .await
+            .map(|_| ())
+    }
+
     /// `GET /api/v1/tickets`: one page.
     pub async fn list_tickets(&self, q: &TicketQuery) -> Result<TicketPage, ApiError> {
         let req = self.get("/api/v1/tickets").query(&ticket_query(q));
@@ -129,7 +148,8 @@ impl Client {
         self.json(req, self.inner.request_timeout, "ticket").await
     }
 
-    /// `GET /api/v1/tickets/{id}/comments`, oldest first.
+    /// `GET /api/v1/tickets/{id}/comments`, oldest first; `limit` is clamped to 1..=200. The
+    /// answer has no total: page until a page shorter than `limit` comes back.
     pub async fn list_comments(
         &self,
         ticket: Uuid,
@@ -138,7 +158,10 @@ impl Client {
     ) -> Result<Vec<Comment>, ApiError> {
         let req = self
             .get(&format!("/api/v1/tickets/{ticket}/comments"))
-            .query(&[("limit", limit.to_string()), ("offset", offset.to_string())])
+            .query(&[
+                ("limit", limit.clamp(1, 200).to_string()),
+                ("offset", offset.to_string()),
+            ])
             .query(&[("order", "asc")]);
         self.json(req, self.inner.request_timeout, "comment list")
             .await
@@ -233,12 +256,14 @@ impl Client {
         req: RequestBuilder,
         limit: Limit,
     ) -> Result<Response, ApiError> {
-        self.pace().await;
+        let seq = self.pace().await;
         let (req, head_limit) = match limit {
             Limit::Total(d) => (req.timeout(d), None),
             Limit::Head(d) => (req, Some(d)),
         };
         self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+        // Outside `track_sent` there is nothing to record.
+        let _ = SENT.try_with(|sent| sent.store(true, Ordering::Relaxed));
         let sent_at = Instant::now();
         let sent = match head_limit {
             None => req.send().await,
@@ -251,57 +276,41 @@ impl Client {
         let status = resp.status().as_u16();
         tracing::debug!(status, url = %resp.url().path(), elapsed = ?sent_at.elapsed(), "answer");
         if resp.status().is_success() {
-            self.observe_budget(resp.headers(), sent_at);
+            self.observe_budget(resp.headers(), sent_at, seq);
             return Ok(resp);
         }
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.unwrap_or_default();
+        let body = tokio::time::timeout(self.inner.request_timeout, resp.bytes())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         let err = self.redact_err(status_error(status, &headers, &body));
+        self.observe_budget(&headers, sent_at, seq);
         if status == 429 {
             self.on_throttled(&err);
-        } else {
-            self.observe_budget(&headers, sent_at);
         }
         Err(err)
     }
 
-    /// Waits on the pause gate and for a governor token, and records why.
-    async fn pace(&self) {
-        let gate = &self.inner.gate;
-        let mut waited = Duration::ZERO;
-        let mut reason = None;
-        if let Some((d, r)) = gate.wait_open().await {
-            waited += d;
-            reason = Some(r);
-        }
-        let d = gate.wait_token().await;
-        if !d.is_zero() {
-            waited += d;
-            reason = Some(RATE_REASON.to_string());
-        }
-        // A 429 may have closed the gate while we waited for the token.
-        if let Some((d, r)) = gate.wait_open().await {
-            waited += d;
-            reason = Some(r);
-        }
-        if let Some(r) = reason {
+    /// Waits at the gate, records why, and returns the attempt's sequence number.
+    async fn pace(&self) -> u64 {
+        let passed = self.inner.gate.pass().await;
+        if let Some((waited, reason)) = passed.waited {
             let c = &self.inner.counters;
             let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
             c.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
-            *lock(&c.last_wait_reason) = Some(r);
+            *lock(&c.last_wait_reason) = Some(reason);
         }
+        passed.seq
     }
 
-    /// Slows down when the server's bucket runs low (spacing counted from the send).
-    fn observe_budget(&self, headers: &HeaderMap, sent_at: Instant) {
-        let Some((remaining, limit)) = rate_headers(headers) else {
-            return;
-        };
-        if let Some(d) = throttle_delay(remaining, limit, self.inner.rate_per_minute) {
-            tracing::debug!(remaining, limit, delay = ?d, "server rate budget low");
+    /// Passes the server's rate-limit headers to the gate.
+    fn observe_budget(&self, headers: &HeaderMap, sent_at: Instant, seq: u64) {
+        if let Some((remaining, limit)) = rate_headers(headers) {
             self.inner
                 .gate
-                .pause_until(sent_at + d, RATE_REASON.to_string());
+                .observe_budget(remaining, limit, sent_at, seq);
         }
     }
 
@@ -311,13 +320,9 @@ impl Client {
             .counters
             .throttled
             .fetch_add(1, Ordering::Relaxed);
-        let wait = err.retry_after().unwrap_or(DEFAULT_429_WAIT);
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        tracing::debug!(?wait, "429: pausing all workers");
-        self.inner.gate.pause_until(
-            Instant::now() + wait,
-            format!("server asked to retry after {secs} s"),
-        );
+        self.inner
+            .gate
+            .throttled(err.retry_after().unwrap_or(DEFAULT_429_WAIT));
     }
 
     /// Removes the key from any text an error carries.

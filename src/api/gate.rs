@@ -1,5 +1,6 @@
-//! Pacing shared by every worker: the pause gate (set by a 429 or a low rate budget) and the
-//! client-side GCRA governor. Both run on tokio's clock, so paused-time tests drive them.
+//! Pacing shared by every worker: the pause gate (closed by a 429 until its delay has passed),
+//! the client-side GCRA governor, and the mirror of the server's bucket (`budget.rs`). All run
+//! on tokio's clock, so paused-time tests drive them.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -11,11 +12,10 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{middleware::NoOpMiddleware, Quota, RateLimiter};
 use tokio::time::Instant;
 
+use super::budget::Budget;
+
 /// Reason shown while waiting for a governor token or a low server budget.
 pub(crate) const RATE_REASON: &str = "waiting for rate budget";
-
-/// The refill period the server is assumed to use when our own rate is unlimited (its default).
-const SERVER_DEFAULT_PERIOD: Duration = Duration::from_secs(1);
 
 /// A governor clock on tokio's time source, counting from the limiter's creation.
 #[derive(Debug, Clone)]
@@ -40,12 +40,22 @@ struct Closed {
     reason: String,
 }
 
-/// One pause gate and one governor for all workers of a client.
+/// What an attempt went through at the gate.
+#[derive(Debug)]
+pub(crate) struct Passed {
+    /// The attempt's sequence number (for [`Gate::observe_budget`]).
+    pub(crate) seq: u64,
+    /// Total wait and the last reason, when it waited.
+    pub(crate) waited: Option<(Duration, String)>,
+}
+
+/// One pause gate, one governor and one server-bucket mirror for all workers of a client.
 #[derive(Debug)]
 pub(crate) struct Gate {
     closed: Mutex<Option<Closed>>,
     rate_wait_until: Mutex<Option<Instant>>,
     limiter: Option<Limiter>,
+    budget: Budget,
 }
 
 impl Gate {
@@ -65,7 +75,48 @@ impl Gate {
             closed: Mutex::new(None),
             rate_wait_until: Mutex::new(None),
             limiter,
+            budget: Budget::new(rate_per_minute),
         }
+    }
+
+    /// Everything an attempt waits for before it is sent: the gate, one governor token, the
+    /// server's reserve, and the gate again (a 429 may have closed it meanwhile).
+    pub(crate) async fn pass(&self) -> Passed {
+        let mut waited = Duration::ZERO;
+        let mut reason = None;
+        if let Some((d, r)) = self.wait_open().await {
+            waited += d;
+            reason = Some(r);
+        }
+        let token = self.wait_token().await;
+        let (seq, budget) = self.budget.take().await;
+        if !(token + budget).is_zero() {
+            waited += token + budget;
+            reason = Some(RATE_REASON.to_string());
+        }
+        if let Some((d, r)) = self.wait_open().await {
+            waited += d;
+            reason = Some(r);
+        }
+        Passed {
+            seq,
+            waited: reason.map(|r| (waited, r)),
+        }
+    }
+
+    /// Syncs the server-bucket mirror with the rate-limit headers of attempt `seq`.
+    pub(crate) fn observe_budget(&self, remaining: i64, limit: i64, sent_at: Instant, seq: u64) {
+        self.budget.observe(remaining, limit, sent_at, seq);
+    }
+
+    /// A 429: closes the gate for everyone until `wait` has passed.
+    pub(crate) fn throttled(&self, wait: Duration) {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        tracing::debug!(?wait, "429: pausing all workers");
+        self.pause_until(
+            Instant::now() + wait,
+            format!("server asked to retry after {secs} s"),
+        );
     }
 
     /// Closes the gate until `until` (never shortens an existing pause).
@@ -100,10 +151,12 @@ impl Gate {
             return Duration::ZERO;
         };
         let start = Instant::now();
+        let mut slept = false;
         loop {
             match limiter.check() {
                 Ok(()) => break,
                 Err(not_until) => {
+                    slept = true;
                     let wait = not_until.wait_time_from(limiter_now(limiter));
                     let until = Instant::now() + wait;
                     *lock(&self.rate_wait_until) = Some(until);
@@ -111,7 +164,11 @@ impl Gate {
                 }
             }
         }
-        start.elapsed()
+        if slept {
+            start.elapsed()
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// What is being waited for right now, and for how much longer.
@@ -122,6 +179,7 @@ impl Gate {
             .filter(|c| c.until > now)
             .map(|c| (c.reason.clone(), c.until - now));
         let rate = lock(&self.rate_wait_until)
+            .max(self.budget.waiting_until())
             .filter(|u| *u > now)
             .map(|u| (RATE_REASON.to_string(), u - now));
         match (gate, rate) {
@@ -140,63 +198,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Time for one token to refill at `rate_per_minute` (0 = the server default of 1 s).
-pub(crate) fn refill_period(rate_per_minute: u32) -> Duration {
-    if rate_per_minute == 0 {
-        SERVER_DEFAULT_PERIOD
-    } else {
-        Duration::from_secs(60) / rate_per_minute
-    }
-}
-
-/// How long to hold back the next attempt given the server's rate-limit headers.
-///
-/// A negative `remaining` (or a non-positive `limit`) means the server's limiter is down: no
-/// delay. Below the low-water mark (5 % of the limit, at least 3 tokens) the delay grows
-/// linearly to one refill period (60 s / `rate_per_minute`; 1 s when unlimited) at zero left.
-pub fn throttle_delay(remaining: i64, limit: i64, rate_per_minute: u32) -> Option<Duration> {
-    if remaining < 0 || limit <= 0 {
-        return None;
-    }
-    let low_water = (limit / 20).max(3);
-    if remaining >= low_water {
-        return None;
-    }
-    let deficit = u32::try_from(low_water - remaining).ok()?;
-    let low_water = u32::try_from(low_water).ok()?;
-    Some(refill_period(rate_per_minute) * deficit / low_water)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn throttle_delay_table() {
-        let s = Duration::from_secs(1);
-        let cases: &[(i64, i64, u32, Option<Duration>)] = &[
-            (-1, 120, 60, None), // limiter down: unknown, not "none left"
-            (-5, 120, 60, None),
-            (0, 0, 60, None), // no usable limit
-            (119, 120, 60, None),
-            (6, 120, 60, None), // 5 % of 120 = 6: at the mark, no delay
-            (5, 120, 60, Some(s / 6)),
-            (0, 120, 60, Some(s)),      // empty bucket: one refill period
-            (0, 120, 120, Some(s / 2)), // our rate is 120/min: half a second
-            (0, 120, 0, Some(s)),       // unlimited: assume the server default
-            (2, 10, 60, Some(s / 3)),   // small limit: low water of 3 tokens
-            (3, 10, 60, None),
-            (0, 1000, 60, Some(s)), // 5 % of 1000 = 50
-            (49, 1000, 60, Some(s / 50)),
-        ];
-        for (remaining, limit, rate, want) in cases {
-            assert_eq!(
-                throttle_delay(*remaining, *limit, *rate),
-                *want,
-                "remaining {remaining} limit {limit} rate {rate}"
-            );
-        }
-    }
 
     #[tokio::test(start_paused = true)]
     async fn governor_allows_the_burst_then_paces() {
@@ -234,5 +238,122 @@ mod tests {
         assert_eq!(waited, Duration::from_secs(30));
         assert!(gate.wait_reason().is_none());
         assert!(gate.wait_open().await.is_none());
+    }
+
+    /// The server's token bucket: `cap` tokens, refilled continuously at `per_sec`.
+    struct Bucket {
+        cap: f64,
+        per_sec: f64,
+        tokens: f64,
+        at: Instant,
+    }
+
+    impl Bucket {
+        /// Takes a token: `Ok(remaining, floored)` or `Err(time until a token)`.
+        fn take(&mut self) -> Result<i64, Duration> {
+            let now = Instant::now();
+            let refill = (now - self.at).as_secs_f64() * self.per_sec;
+            self.tokens = (self.tokens + refill).min(self.cap);
+            self.at = now;
+            if self.tokens >= 1.0 {
+                self.tokens -= 1.0;
+                Ok(self.tokens.floor() as i64)
+            } else {
+                Err(Duration::from_secs_f64((1.0 - self.tokens) / self.per_sec))
+            }
+        }
+    }
+
+    /// 600 attempts from 16 workers through one gate against a simulated server bucket of
+    /// 120 refilled at 1/s, with uneven network delays. Returns (429s, elapsed).
+    async fn simulate(max_delay_ms: u64, foreign_every: Option<Duration>) -> (u32, Duration) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        use std::sync::Arc;
+        let gate = Arc::new(Gate::new(60, 120));
+        let bucket = Arc::new(Mutex::new(Bucket {
+            cap: 120.0,
+            per_sec: 1.0,
+            tokens: 120.0,
+            at: Instant::now(),
+        }));
+        let next = Arc::new(AtomicU32::new(0));
+        let rejected = Arc::new(AtomicU32::new(0));
+        let start = Instant::now();
+        // Another client on the same key, taking a token now and then.
+        let foreign = foreign_every.map(|every| {
+            let bucket = Arc::clone(&bucket);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let _ = lock(&bucket).take();
+                }
+            })
+        });
+        let mut workers = Vec::new();
+        for _ in 0..16 {
+            let (gate, bucket) = (Arc::clone(&gate), Arc::clone(&bucket));
+            let (next, rejected) = (Arc::clone(&next), Arc::clone(&rejected));
+            workers.push(tokio::spawn(async move {
+                let mut i = next.fetch_add(1, Ordering::SeqCst);
+                while i < 600 {
+                    let seq = gate.pass().await.seq;
+                    let sent = Instant::now();
+                    let up = u64::from(i) * 7919 % (max_delay_ms + 1);
+                    tokio::time::sleep(Duration::from_millis(up)).await;
+                    let answer = lock(&bucket).take();
+                    tokio::time::sleep(Duration::from_millis(max_delay_ms - up)).await;
+                    match answer {
+                        Ok(remaining) => {
+                            gate.observe_budget(remaining, 120, sent, seq);
+                            i = next.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(wait) => {
+                            rejected.fetch_add(1, Ordering::SeqCst);
+                            gate.throttled(wait);
+                        }
+                    }
+                }
+            }));
+        }
+        for w in workers {
+            w.await.unwrap();
+        }
+        if let Some(f) = foreign {
+            f.abort();
+        }
+        (rejected.load(Ordering::SeqCst), start.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_default_budget_runs_600_ops_within_2_percent_of_ideal_without_429() {
+        // Ideal: 120 at once, then one per second: 480 s.
+        let ideal = Duration::from_secs(480);
+        for max_delay_ms in [0, 50, 300, 900] {
+            let (rejected, elapsed) = simulate(max_delay_ms, None).await;
+            assert_eq!(
+                rejected, 0,
+                "429s with network delays up to {max_delay_ms} ms"
+            );
+            assert!(
+                elapsed <= ideal.mul_f64(1.02) + Duration::from_millis(max_delay_ms),
+                "{elapsed:?} with delays up to {max_delay_ms} ms"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_budget_shared_with_another_client_slows_down_instead_of_hitting_429() {
+        for max_delay_ms in [0, 300] {
+            let (rejected, elapsed) = simulate(max_delay_ms, Some(Duration::from_secs(20))).await;
+            assert_eq!(
+                rejected, 0,
+                "429s with network delays up to {max_delay_ms} ms"
+            );
+            // The other client took about 25 of the tokens.
+            assert!(
+                elapsed <= Duration::from_secs(480 + 25).mul_f64(1.02),
+                "{elapsed:?}"
+            );
+        }
     }
 }

@@ -1,9 +1,13 @@
 //! The Alga PSA HTTP client: the only user of reqwest.
 //!
-//! Every attempt waits for a governor token and for the shared pause gate (set by a 429), then
-//! sends exactly one request. Retrying is the executor's business (`exec::retry`), driven by
-//! [`ApiError::class`].
+//! Every attempt waits at one gate shared by all workers (`gate.rs`: the pause set by a 429,
+//! a governor token, and the reserve kept in the server's bucket, `budget.rs`), then sends
+//! exactly one request (`client.rs`; streamed uploads and downloads in `transfer.rs` and
+//! `multipart.rs`) and maps the answer (`response.rs`). Retrying is the executor's business
+//! (`exec::retry`), driven by [`ApiError::class`]. The API key lives in [`ApiKey`] and never
+//! prints.
 
+mod budget;
 mod client;
 mod config;
 mod error;
@@ -13,10 +17,11 @@ mod response;
 mod transfer;
 mod types;
 
+pub use budget::throttle_delay;
+pub(crate) use client::track_sent;
 pub use client::Client;
 pub use config::{ApiKey, ClientConfig, ClientStats};
 pub use error::{ApiError, RetryClass};
-pub use gate::throttle_delay;
 pub use transfer::{Downloaded, Uploaded};
 pub use types::{
     Comment, DataEnvelope, Document, NewComment, Pagination, Ticket, TicketPage, TicketQuery,

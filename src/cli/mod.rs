@@ -2,6 +2,7 @@
 
 mod backup_args;
 mod sandbox_args;
+mod undo_args;
 
 use crate::api::ApiKey;
 use crate::connect::Connection;
@@ -44,6 +45,9 @@ enum Command {
     Backup(backup_args::BackupArgs),
     /// Serve a local Alga PSA API for rehearsals and tests.
     Sandbox(sandbox_args::SandboxArgs),
+    /// Undo a job from its results CSV: delete the documents it created, list (or redact) its
+    /// comments, write an undo results CSV (resumable with --results).
+    Undo(undo_args::UndoArgs),
 }
 
 /// Where the server is and who we are.
@@ -199,6 +203,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Demo(a) => crate::demo::demo(a.job, a.quiet).await,
         Command::Backup(a) => backup_args::backup(a).await,
         Command::Sandbox(a) => sandbox_args::serve(a).await,
+        Command::Undo(a) => undo_args::undo_cmd(a).await,
     }
 }
 

@@ -57,24 +57,12 @@ pub(crate) struct SandboxArgs {
     /// Probability that a create is committed and then the connection closed with no response.
     #[arg(long, default_value_t = 0.0)]
     drop_after_commit: f64,
+    /// Accepted read-only key (repeatable): 403 on every update, for permission rehearsals.
+    #[arg(long = "readonly-key", value_name = "KEY")]
+    readonly_keys: Vec<String>,
     /// No per-request log line.
     #[arg(long)]
     quiet: bool,
-}
-
-fn parse_latency(s: &str) -> Result<(u64, u64)> {
-    let bad = || {
-        Error::Usage(format!(
-            "--latency-ms {s:?}: expected A-B in milliseconds, e.g. 50-200"
-        ))
-    };
-    let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let a: u64 = a.trim().parse().map_err(|_| bad())?;
-    let b: u64 = b.trim().parse().map_err(|_| bad())?;
-    if a > b {
-        return Err(bad());
-    }
-    Ok((a, b))
 }
 
 fn probability(name: &str, p: f64) -> Result<f64> {
@@ -94,8 +82,9 @@ impl SandboxArgs {
             bind: self.listen,
             tickets: self.tickets,
             seed: self.seed,
+            tenant: sandbox::tenant_for_seed(self.seed),
             api_keys: if self.api_keys.is_empty() {
-                defaults.api_keys.clone()
+                defaults.api_keys
             } else {
                 self.api_keys
             },
@@ -110,10 +99,15 @@ impl SandboxArgs {
             max_upload_bytes: self.max_upload_mb.saturating_mul(1024 * 1024),
             data_dir: self.data,
             fail_rate: probability("--fail-rate", self.fail_rate)?,
-            latency_ms: self.latency_ms.as_deref().map(parse_latency).transpose()?,
+            latency_ms: self
+                .latency_ms
+                .as_deref()
+                .map(sandbox::parse_latency_ms)
+                .transpose()
+                .map_err(|e| Error::Usage(e.to_string()))?,
             drop_after_commit: probability("--drop-after-commit", self.drop_after_commit)?,
+            readonly_keys: self.readonly_keys,
             quiet: self.quiet,
-            ..defaults
         })
     }
 }
@@ -126,17 +120,4 @@ pub(crate) async fn serve(args: SandboxArgs) -> Result<u8> {
         .await
         .map_err(|e| Error::Fatal(format!("sandbox cannot listen on {bind}: {e}")))?;
     Ok(EXIT_OK)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_latency;
-
-    #[test]
-    fn latency_ranges_parse() {
-        assert_eq!(parse_latency("50-200").unwrap(), (50, 200));
-        assert_eq!(parse_latency("7").unwrap(), (7, 7));
-        assert!(parse_latency("200-50").is_err());
-        assert!(parse_latency("x").is_err());
-    }
 }

@@ -9,6 +9,7 @@ use super::retry::{with_retries, Attempted, RetryPolicy};
 use crate::api::{ApiError, Client, NewComment, RetryClass, METADATA_OP_KEY};
 use crate::journal::{now_rfc3339, JournalHandle, ResultRow, Status, OUTCOME_UNKNOWN};
 use crate::plan::{OpKind, Operation};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use std::sync::Mutex;
 use uuid::Uuid;
@@ -31,8 +32,12 @@ pub struct ExecConfig {
 pub enum Prior {
     /// Never attempted.
     Fresh,
-    /// A create may have reached the server: reconcile before sending.
-    Uncertain,
+    /// A create may have reached the server (its intent was journaled at `since`, when
+    /// known): reconcile before sending.
+    Uncertain {
+        /// When the earlier attempt was about to be sent.
+        since: Option<DateTime<Utc>>,
+    },
     /// Failed or cancelled before: send again.
     Retry,
 }
@@ -183,15 +188,15 @@ async fn run_task(ctx: &Ctx<'_>, task: &Task) -> ResultRow {
     };
     row.ticket_id = ticket.to_string();
     if ctx.cancel.soft.is_cancelled() {
-        let why = if task.prior == Prior::Uncertain {
+        let why = if matches!(task.prior, Prior::Uncertain { .. }) {
             format!("{OUTCOME_UNKNOWN}: not reconciled, run stopped")
         } else {
             "not started: run stopped".to_string()
         };
         return finish(row, Status::Cancelled, why);
     }
-    if task.prior == Prior::Uncertain {
-        match lookup(ctx, task, ticket, false).await {
+    if let Prior::Uncertain { since } = task.prior {
+        match lookup(ctx, task, ticket, since, false).await {
             Ok(Some(id)) => return found(row, &task.op, id),
             Ok(None) => {}
             Err(e) => {
@@ -216,6 +221,7 @@ async fn send_until_known(
         let mut intent = row.clone();
         intent.status = Status::Sending;
         intent.finished_at = now_rfc3339();
+        let since = Some(Utc::now());
         ctx.journal.record_flushed(intent).await;
         let attempted = tokio::select! {
             a = send(ctx, task, ticket) => a,
@@ -243,7 +249,7 @@ async fn send_until_known(
             _ => return finish(row, Status::Failed, err.one_line()),
         }
         last = err.one_line();
-        match lookup(ctx, task, ticket, true).await {
+        match lookup(ctx, task, ticket, since, true).await {
             Ok(Some(id)) => return found(row, &task.op, id),
             Ok(None) => ctx.client.note_retry(),
             Err(e) => {
@@ -346,6 +352,7 @@ async fn lookup(
     ctx: &Ctx<'_>,
     task: &Task,
     ticket: Uuid,
+    since: Option<DateTime<Utc>>,
     fresh: bool,
 ) -> Result<Option<Uuid>, ApiError> {
     let (client, policy, hard) = (ctx.client, &ctx.cfg.retry, &ctx.cancel.hard);
@@ -359,6 +366,7 @@ async fn lookup(
             let probe = DocumentProbe {
                 name: &spec.name,
                 size: spec.size,
+                since,
             };
             ctx.reconciler
                 .find_document(client, policy, hard, ticket, probe, fresh)

@@ -7,6 +7,7 @@
 
 use super::retry::{with_retries, RetryPolicy};
 use crate::api::{ApiError, Client, Comment, Document};
+use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
@@ -32,6 +33,29 @@ pub struct DocumentProbe<'a> {
     pub name: &'a str,
     /// Size in bytes.
     pub size: u64,
+    /// When the create was about to be sent: a document older than this (less a margin for
+    /// clock skew) was on the ticket before and is not ours.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Allowed difference between our clock and the server's.
+const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+impl DocumentProbe<'_> {
+    /// Same name and size, and not older than the attempt.
+    fn matches(&self, d: &Document) -> bool {
+        if d.document_name != self.name || d.file_size != Some(self.size) {
+            return false;
+        }
+        let created = d
+            .updated_at
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        match (self.since, created) {
+            (Some(since), Some(created)) => created.with_timezone(&Utc) >= since - CLOCK_SKEW,
+            _ => true,
+        }
+    }
 }
 
 impl Reconciler {
@@ -92,11 +116,9 @@ impl Reconciler {
                 .clone()
         };
         let mut claimed = lock(&self.claimed);
-        let found = docs.iter().find(|d| {
-            d.document_name == probe.name
-                && d.file_size == Some(probe.size)
-                && !claimed.contains(&d.document_id)
-        });
+        let found = docs
+            .iter()
+            .find(|d| probe.matches(d) && !claimed.contains(&d.document_id));
         Ok(found.map(|d| {
             claimed.insert(d.document_id);
             d.document_id
@@ -147,4 +169,48 @@ async fn list_documents(
     })
     .await
     .result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(name: &str, size: u64, at: &str) -> Document {
+        serde_json::from_value(serde_json::json!({
+            "document_id": Uuid::new_v4(),
+            "document_name": name,
+            "file_size": size.to_string(),
+            "updated_at": at,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn documents_match_by_name_size_and_age() {
+        let since = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let probe = DocumentProbe {
+            name: "a.txt",
+            size: 5,
+            since: Some(since),
+        };
+        assert!(probe.matches(&doc("a.txt", 5, "2026-11-28T10:00:01.000Z")));
+        assert!(
+            probe.matches(&doc("a.txt", 5, "2026-11-28T09:58:00.000Z")),
+            "within clock skew"
+        );
+        assert!(
+            !probe.matches(&doc("a.txt", 5, "2026-11-27T10:00:00.000Z")),
+            "older than the attempt"
+        );
+        assert!(!probe.matches(&doc("a.txt", 6, "2026-11-28T10:00:01.000Z")));
+        assert!(!probe.matches(&doc("b.txt", 5, "2026-11-28T10:00:01.000Z")));
+        let unknown = DocumentProbe {
+            name: "a.txt",
+            size: 5,
+            since: None,
+        };
+        assert!(unknown.matches(&doc("a.txt", 5, "2020-01-01T00:00:00.000Z")));
+    }
 }

@@ -6,13 +6,15 @@
 //! errors return at once. Every retry is counted with [`Client::note_retry`].
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiError, Client, RetryClass};
+use crate::api::{track_sent, ApiError, Client, RetryClass};
 
 /// Largest jitter added before re-trying a 429 (the gate does the real waiting).
 const THROTTLE_JITTER: Duration = Duration::from_millis(50);
@@ -123,10 +125,11 @@ fn uniform(rng: &mut SmallRng, lo: Duration, hi: Duration) -> Duration {
 pub struct Attempted<T> {
     /// The value, or the final error (`ApiError::Cancelled` when stopped).
     pub result: Result<T, ApiError>,
-    /// HTTP attempts made (0 when cancelled before the first).
+    /// Attempts made (one cancelled before its request was sent is not counted).
     pub attempts: u32,
-    /// Class of the final error; `None` on success. A create cancelled while its attempt was in
-    /// flight is `OutcomeUnknown` (it may have been committed).
+    /// Class of the final error; `None` on success. A create cancelled after its request was
+    /// handed to the network is `OutcomeUnknown` (it may have been committed); one cancelled
+    /// while still waiting for the gate or the rate budget is `Permanent` (nothing was sent).
     pub class: Option<RetryClass>,
 }
 
@@ -154,15 +157,19 @@ where
         if cancel.is_cancelled() {
             return cancelled(attempts, RetryClass::Permanent);
         }
-        attempts += 1;
+        let sent = Arc::new(AtomicBool::new(false));
         let result = tokio::select! {
             biased;
             _ = cancel.cancelled() => {
+                if !sent.load(Ordering::Relaxed) {
+                    return cancelled(attempts, RetryClass::Permanent);
+                }
                 let class = if idempotent { RetryClass::Permanent } else { RetryClass::OutcomeUnknown };
-                return cancelled(attempts, class);
+                return cancelled(attempts + 1, class);
             }
-            r = attempt() => r,
+            r = track_sent(Arc::clone(&sent), attempt()) => r,
         };
+        attempts += 1;
         let err = match result {
             Ok(value) => {
                 return Attempted {
@@ -421,13 +428,14 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn cancel_during_a_create_in_flight_is_outcome_unknown() {
+    async fn cancel_before_anything_was_sent_is_not_outcome_unknown() {
         let c = client();
         let cancel = CancellationToken::new();
         cancel.cancel();
         let out: Attempted<()> =
             with_retries(&c, &policy(), false, &cancel, || async { Ok(()) }).await;
         assert_eq!(out.attempts, 0, "nothing is sent once cancelled");
+        // Cancelled while the attempt waits (as it would at the gate), before sending.
         let cancel = CancellationToken::new();
         let trigger = cancel.clone();
         let out: Attempted<()> = with_retries(&c, &policy(), false, &cancel, || {
@@ -436,9 +444,6 @@ mod tests {
         })
         .await;
         assert!(matches!(out.result, Err(ApiError::Cancelled)));
-        assert_eq!(
-            (out.attempts, out.class),
-            (1, Some(RetryClass::OutcomeUnknown))
-        );
+        assert_eq!((out.attempts, out.class), (0, Some(RetryClass::Permanent)));
     }
 }

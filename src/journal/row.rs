@@ -47,6 +47,8 @@ pub enum Status {
     Deleted,
     /// Undo: already gone (404).
     Missing,
+    /// Undo: the comment's text was replaced (`--redact-comments`).
+    Redacted,
 }
 
 impl Status {
@@ -66,6 +68,7 @@ impl Status {
             Status::Sending => "sending",
             Status::Deleted => "deleted",
             Status::Missing => "missing",
+            Status::Redacted => "redacted",
         }
     }
 }

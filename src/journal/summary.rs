@@ -27,6 +27,8 @@ pub struct Summary {
     pub deleted: u64,
     /// Undo: already gone.
     pub missing: u64,
+    /// Undo: comments whose text was replaced.
+    pub redacted: u64,
     /// HTTP attempts sent.
     pub requests: u64,
     /// 429s received.
@@ -52,6 +54,7 @@ impl Summary {
             Status::Planned => self.planned += 1,
             Status::Deleted => self.deleted += 1,
             Status::Missing => self.missing += 1,
+            Status::Redacted => self.redacted += 1,
             Status::Sending => {}
         }
     }
@@ -91,6 +94,7 @@ impl fmt::Display for Summary {
         push(self.skipped, "skipped as already done");
         push(self.deleted, "deleted");
         push(self.missing, "already gone");
+        push(self.redacted, "redacted");
         push(self.planned, "planned");
         push(self.failed, "failed");
         push(self.cancelled, "cancelled");

@@ -136,15 +136,18 @@ impl Journal {
     }
 }
 
-/// Write `rows` to `path` atomically: temp file in the same folder, fsync, rename.
+/// Write `rows` to `path` atomically: temp file in the same folder (created if needed), fsync,
+/// rename.
 pub fn write_atomic(path: &Path, rows: &[ResultRow]) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let err = |e: std::io::Error| Error::io("cannot write results file", path, e);
+    std::fs::create_dir_all(dir).map_err(err)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     {
+        // The header is written by hand: serialize() must not write a second one.
         let mut w = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(tmp.as_file_mut());
@@ -157,4 +160,37 @@ pub fn write_atomic(path: &Path, rows: &[ResultRow]) -> Result<()> {
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{read_rows, Status};
+
+    #[test]
+    fn an_atomic_rewrite_reads_back_with_one_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new-folder").join("r.csv");
+        let row = ResultRow {
+            op_key: "k".into(),
+            source: "job.csv:2".into(),
+            ticket: "TIC001000".into(),
+            ticket_id: String::new(),
+            kind: "comment".into(),
+            status: Status::Created,
+            comment_id: String::new(),
+            document_id: String::new(),
+            file: String::new(),
+            bytes: String::new(),
+            sha256: String::new(),
+            http_status: "201".into(),
+            attempts: 1,
+            error: String::new(),
+            finished_at: String::new(),
+        };
+        write_atomic(&path, &[row.clone(), row.clone()]).unwrap();
+        assert_eq!(read_rows(&path).unwrap(), vec![row.clone(), row]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("op_key").count(), 1, "{text}");
+    }
 }

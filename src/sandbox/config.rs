@@ -17,6 +17,42 @@ pub enum RateLimitMode {
     Off,
 }
 
+/// A sandbox option given as text that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxArgError {
+    /// `--rate-limit` takes `enforce`, `observe` or `off`.
+    #[error("invalid rate-limit mode {0:?}: expected enforce, observe or off")]
+    RateLimitMode(String),
+    /// `--latency-ms` takes `A-B` (or a single `A`) in milliseconds.
+    #[error("invalid latency range {0:?}: expected milliseconds as A-B, e.g. 50-200")]
+    Latency(String),
+}
+
+impl std::str::FromStr for RateLimitMode {
+    type Err = SandboxArgError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "enforce" => Ok(RateLimitMode::Enforce),
+            "observe" => Ok(RateLimitMode::Observe),
+            "off" => Ok(RateLimitMode::Off),
+            _ => Err(SandboxArgError::RateLimitMode(s.to_string())),
+        }
+    }
+}
+
+/// Parses `--latency-ms`: `A-B` or `A` (milliseconds), with `A <= B`.
+pub fn parse_latency_ms(s: &str) -> Result<(u64, u64), SandboxArgError> {
+    let err = || SandboxArgError::Latency(s.to_string());
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let a: u64 = a.trim().parse().map_err(|_| err())?;
+    let b: u64 = b.trim().parse().map_err(|_| err())?;
+    if a > b {
+        return Err(err());
+    }
+    Ok((a, b))
+}
+
 /// Everything a sandbox needs to start. `Default` gives the values documented in issue 2.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -56,10 +92,7 @@ pub struct SandboxConfig {
 
 /// The tenant id derived from a seed (stable across restarts with the same seed).
 pub fn tenant_for_seed(seed: u64) -> Uuid {
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&seed.to_be_bytes());
-    bytes[8..].copy_from_slice(&0x5a4e_d0c5_a16a_7e11u64.to_be_bytes());
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
+    super::seed::derived_id(seed, "tenant")
 }
 
 impl Default for SandboxConfig {
@@ -82,5 +115,21 @@ impl Default for SandboxConfig {
             drop_after_commit: 0.0,
             quiet: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cli_values() {
+        assert_eq!("observe".parse(), Ok(RateLimitMode::Observe));
+        assert_eq!("OFF".parse(), Ok(RateLimitMode::Off));
+        assert!("sometimes".parse::<RateLimitMode>().is_err());
+        assert_eq!(parse_latency_ms("50-200"), Ok((50, 200)));
+        assert_eq!(parse_latency_ms("30"), Ok((30, 30)));
+        assert!(parse_latency_ms("200-50").is_err());
+        assert!(parse_latency_ms("x-1").is_err());
     }
 }

@@ -107,6 +107,10 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Marks a 429 response with the delay it asked for (read by the request log).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryAfterMs(pub(crate) u64);
+
 /// The 429 answer: `Retry-After` in whole seconds (at least 1), `X-RateLimit-Reset` as ISO time.
 fn rate_limited(limit: u32, remaining: i64, retry_after_ms: u64) -> Response {
     let body = json!({"error": {"code": "RATE_LIMITED", "message": "Too many requests",
@@ -121,5 +125,6 @@ fn rate_limited(limit: u32, remaining: i64, retry_after_ms: u64) -> Response {
     if let Ok(v) = HeaderValue::from_str(&super::model::ts(&reset)) {
         h.insert("x-ratelimit-reset", v);
     }
+    resp.extensions_mut().insert(RetryAfterMs(retry_after_ms));
     resp
 }

@@ -27,7 +27,9 @@ use chrono::Utc;
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use config::{tenant_for_seed, RateLimitMode, SandboxConfig};
+pub use config::{
+    parse_latency_ms, tenant_for_seed, RateLimitMode, SandboxArgError, SandboxConfig,
+};
 pub use stats::{LoggedRequest, SandboxStats};
 
 use model::{Document, Ticket};
@@ -47,8 +49,8 @@ pub struct SandboxTicket {
     pub title: String,
 }
 
-/// A running sandbox. Dropping it without [`Sandbox::shutdown`] leaves the server running until
-/// the runtime ends.
+/// A running sandbox. Dropping it stops the server as well (without waiting); without a data
+/// directory its document files are deleted then.
 pub struct Sandbox {
     state: Arc<AppState>,
     addr: std::net::SocketAddr,

@@ -2,6 +2,8 @@
 //! becomes a service error, which makes hyper close the connection without writing anything:
 //! the client sees a connection error although the create was committed.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::Router;
 use hyper::body::Incoming;
@@ -80,6 +82,8 @@ async fn serve_connection(stream: tokio::net::TcpStream, app: Router) {
     let _ = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .keep_alive(true)
+        // Like the real server (`Keep-Alive: timeout=5`): an idle connection closes after 5 s.
+        .header_read_timeout(Duration::from_secs(5))
         .serve_connection(TokioIo::new(stream), service)
         .await;
 }

@@ -49,6 +49,10 @@ pub struct LoggedRequest {
     pub key: String,
     /// Time spent in the server, in milliseconds.
     pub elapsed_ms: u64,
+    /// Arrival, in milliseconds since the sandbox started.
+    pub at_ms: u64,
+    /// For a 429: the `retry_after_ms` the client was given.
+    pub retry_after_ms: Option<u64>,
 }
 
 #[derive(Default)]
@@ -58,12 +62,26 @@ struct Inner {
 }
 
 /// Shared recorder.
-#[derive(Default)]
 pub(crate) struct Recorder {
     inner: Mutex<Inner>,
+    started: std::time::Instant,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            inner: Mutex::default(),
+            started: std::time::Instant::now(),
+        }
+    }
 }
 
 impl Recorder {
+    /// Milliseconds from the sandbox's start to `t`.
+    pub(crate) fn offset_ms(&self, t: std::time::Instant) -> u64 {
+        t.saturating_duration_since(self.started).as_millis() as u64
+    }
+
     /// Records one finished request under `route`.
     pub(crate) fn record(&self, route: &str, req: LoggedRequest, failed: bool) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());

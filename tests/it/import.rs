@@ -247,3 +247,142 @@ async fn the_api_key_never_appears_in_any_output() {
     );
     assert!(!text(&bad).contains(KEY));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_exits_3() {
+    let env = TestEnv::new().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    env.write("job.csv", "ticket,comment_text\nTIC001000,hello\n");
+    let url = format!("http://127.0.0.1:{port}");
+    let out = env
+        .run(&["run", "job.csv", "--base-url", &url, "--max-retries", "1"])
+        .await;
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(text(&out).contains("unreachable"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_503s_are_retried_and_each_operation_lands_once() {
+    let mut cfg = crate::env::config();
+    cfg.fail_rate = 0.3;
+    cfg.seed = 3;
+    let env = TestEnv::with(cfg).await;
+    let mut csv = String::from("ticket,comment_text,attachments\n");
+    for i in 0..20 {
+        csv.push_str(&format!("TIC00100{},retry me {i},\n", i % 4));
+    }
+    for i in 0..4 {
+        env.write(&format!("f{i}.txt"), format!("file {i}"));
+        csv.push_str(&format!("TIC00100{i},,f{i}.txt\n"));
+    }
+    env.write("job.csv", &csv);
+    let out = env
+        .run(&[
+            "run",
+            "job.csv",
+            "--results",
+            "r.csv",
+            "--rate-per-minute",
+            "0",
+            "--max-retries",
+            "8",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        env.sandbox.stats().faults_failed > 0,
+        "no fault was injected"
+    );
+    assert!(!text(&out).contains(" 0 retries"), "{}", text(&out));
+    for i in 0..20 {
+        let want = format!("retry me {i}");
+        let n: usize = env
+            .sandbox
+            .tickets()
+            .iter()
+            .map(|t| {
+                env.sandbox
+                    .comments(t.ticket_id)
+                    .iter()
+                    .filter(|c| c["comment_text"] == want.as_str())
+                    .count()
+            })
+            .sum();
+        assert_eq!(n, 1, "{want} posted {n} times");
+    }
+    let (_, rows) = read_results(&env.path("r.csv"));
+    assert!(
+        rows.iter()
+            .any(|r| r["attempts"].parse::<u32>().unwrap() > 1),
+        "no row shows a retry"
+    );
+}
+
+/// A 429 pauses every worker until its delay has passed (one shared gate), not only the one
+/// that received it: no limited request may reach the server inside any 429's pause window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_pauses_every_worker_until_retry_after() {
+    let mut cfg = crate::env::config();
+    cfg.burst = 2;
+    cfg.refill_per_minute = 30;
+    let env = TestEnv::with(cfg).await;
+    let ticket = env.ticket_id("TIC001005");
+    let mut csv = String::from("ticket,attachments\n");
+    for i in 0..6 {
+        env.write(&format!("p{i}.txt"), format!("paused {i}"));
+        csv.push_str(&format!("{ticket},p{i}.txt\n"));
+    }
+    env.write("job.csv", &csv);
+    let out = env
+        .run(&[
+            "run",
+            "job.csv",
+            "--results",
+            "r.csv",
+            "--rate-per-minute",
+            "0",
+            "--concurrency",
+            "4",
+            "--quiet",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let log = env.sandbox.request_log();
+    let limited: Vec<_> = log
+        .iter()
+        .filter(|r| r.path.contains("/documents"))
+        .collect();
+    let throttled: Vec<_> = limited.iter().filter(|r| r.status == 429).collect();
+    assert!(
+        !throttled.is_empty(),
+        "the server never throttled: the test proves nothing"
+    );
+    assert!(!text(&out).contains(" 0 429s received"), "{}", text(&out));
+    for t in &throttled {
+        let answered = t.at_ms + t.elapsed_ms;
+        let wait = t.retry_after_ms.unwrap();
+        if wait < 200 {
+            continue;
+        }
+        let window = (answered + 60)..(answered + wait - 60);
+        let inside: Vec<_> = limited
+            .iter()
+            .filter(|r| window.contains(&r.at_ms))
+            .collect();
+        assert!(
+            inside.is_empty(),
+            "requests inside the pause {window:?}: {inside:?}"
+        );
+    }
+    assert_eq!(
+        env.sandbox
+            .documents(ticket)
+            .iter()
+            .filter(|d| d["document_name"].as_str().unwrap().starts_with('p'))
+            .count(),
+        6
+    );
+}

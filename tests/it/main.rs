@@ -1,7 +1,9 @@
-//! One integration-test binary built from topical modules; every test starts its own sandbox.
+//! One integration-test binary built from topical modules; every test starts its own server.
 
+mod api;
 mod backup;
 mod env;
 mod import;
 mod resume;
 mod sandbox;
+mod undo;

@@ -270,3 +270,51 @@ async fn ctrl_c_twice_aborts_and_the_next_run_reconciles() {
     assert_eq!(code(&rerun), 0, "{}", text(&rerun));
     assert_exactly_once(&env, "r.csv", 34);
 }
+
+/// After a crash with every create in flight, the next run reconciles instead of re-sending,
+/// with at most one comment listing and one document listing per affected ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_reads_are_bounded_per_ticket() {
+    let env = TestEnv::new().await;
+    job(&env, 20, 5);
+    assert_eq!(code(&env.run(&args(&[])).await), 0);
+    // Turn the finished results back into a journal of intents, as a crash would leave it.
+    let results = std::fs::read_to_string(env.path("r.csv")).unwrap();
+    let crashed: String = results
+        .lines()
+        .map(|l| l.replace(",created,", ",sending,"))
+        .map(|l| {
+            let mut cells: Vec<String> = l.split(',').map(str::to_string).collect();
+            if cells[5] == "sending" {
+                cells[6].clear();
+                cells[7].clear();
+            }
+            cells.join(",") + "\n"
+        })
+        .collect();
+    env.write("r.csv", crashed);
+    let before = env.sandbox.request_log().len();
+    let out = env.run(&args(&[])).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let new: Vec<_> = env.sandbox.request_log().into_iter().skip(before).collect();
+    assert!(
+        new.iter().all(|r| r.method == "GET"),
+        "something was re-sent: {new:?}"
+    );
+    let comment_lists = new.iter().filter(|r| r.path.ends_with("/comments")).count();
+    let document_lists = new
+        .iter()
+        .filter(|r| r.path.ends_with("/documents"))
+        .count();
+    assert!(
+        comment_lists <= 5,
+        "{comment_lists} comment listings for 5 tickets"
+    );
+    assert!(
+        document_lists <= 5,
+        "{document_lists} document listings for 5 tickets"
+    );
+    let (_, rows) = read_results(&env.path("r.csv"));
+    assert!(rows.iter().all(|r| r["status"] == "existing"), "{rows:?}");
+    assert_exactly_once(&env, "r.csv", 25);
+}

@@ -33,7 +33,8 @@ fn check_param(
     ok: impl Fn(&str) -> bool,
     message: &str,
 ) -> Result<Option<String>, ApiError> {
-    match pairs.iter().find(|(k, _)| k == name) {
+    // The handler reads `searchParams.get(name)` and checks only truthy values.
+    match pairs.iter().find(|(k, v)| k == name && !v.is_empty()) {
         None => Ok(None),
         Some((_, v)) if ok(v) => Ok(Some(v.clone())),
         Some(_) => Err(ApiError::issues(
@@ -227,27 +228,8 @@ struct NewComment {
     parent: Option<Uuid>,
 }
 
-fn validate_create(body: &Value) -> Result<NewComment, ApiError> {
-    if !body.is_object() {
-        return Err(ApiError::issues(
-            "Validation failed",
-            vec![wrong_type("", "object", body)],
-        ));
-    }
-    let mut issues = Vec::new();
-    let text = check_text(body, &mut issues);
-    let mut flag = |name: &str| match body.get(name) {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            issues.push(wrong_type(name, "boolean", other));
-            false
-        }
-    };
-    let is_internal = flag("is_internal");
-    let is_resolution = flag("is_resolution");
-    let suppress_contact = flag("suppressContactNotifications");
-    let suppress_internal = flag("suppressInternalNotifications");
+/// `time_spent` (checked, then discarded), `metadata` and `parent_comment_id`.
+fn optional_fields(body: &Value, issues: &mut Vec<Value>) -> (Option<Value>, Option<Uuid>) {
     match body.get("time_spent") {
         None => {}
         Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f >= 0.0) => {}
@@ -277,6 +259,31 @@ fn validate_create(body: &Value) -> Result<NewComment, ApiError> {
             None
         }
     };
+    (metadata, parent)
+}
+
+fn validate_create(body: &Value) -> Result<NewComment, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::issues(
+            "Validation failed",
+            vec![wrong_type("", "object", body)],
+        ));
+    }
+    let mut issues = Vec::new();
+    let text = check_text(body, &mut issues);
+    let mut flag = |name: &str| match body.get(name) {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            issues.push(wrong_type(name, "boolean", other));
+            false
+        }
+    };
+    let is_internal = flag("is_internal");
+    let is_resolution = flag("is_resolution");
+    let suppress_contact = flag("suppressContactNotifications");
+    let suppress_internal = flag("suppressInternalNotifications");
+    let (metadata, parent) = optional_fields(body, &mut issues);
     if suppress_internal && !suppress_contact {
         issues.push(json!({"code": "custom",
             "message": "suppressInternalNotifications requires suppressContactNotifications to be true",
@@ -308,9 +315,10 @@ pub(crate) async fn create(
         let new = validate_create(&parse_json(&body)?)?;
         let ticket = ticket_id(&id)?;
         find_ticket(&st, ticket)?;
-        let now = Utc::now();
         let comment = {
             let mut store = st.store();
+            // Taken under the lock so that creation order and `created_at` order agree.
+            let now = Utc::now();
             let (thread_id, is_internal) = match new.parent {
                 None => (store.new_id(), new.is_internal),
                 Some(pid) => {

@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, RetryAfterMs};
 use super::faults::{DropConnection, Faults};
 use super::limiter::{Decision, Limiter};
 use super::model::Ticket;
@@ -113,20 +113,7 @@ async fn observe(State(st): State<Shared>, req: Request, next: Next) -> Response
         .get::<MatchedPath>()
         .map_or_else(|| "<unmatched>".to_string(), |m| m.as_str().to_string());
     let key = st.key_label(req.headers());
-    let exempt = path == "/api/health";
-    if !exempt {
-        if let Some(d) = st.faults.latency() {
-            tokio::time::sleep(d).await;
-        }
-    }
-    let failed = !exempt && st.faults.should_fail();
-    let resp = if failed {
-        ApiError::Unavailable.into_response()
-    } else if !exempt && path.starts_with("/api/") && api_key(req.headers()).is_none() {
-        ApiError::MissingKey.into_response()
-    } else {
-        next.run(req).await
-    };
+    let (resp, failed) = edge(&st, req, next).await;
     let dropped = resp.extensions().get::<DropConnection>().is_some();
     let status = if dropped { 0 } else { resp.status().as_u16() };
     let elapsed_ms = start.elapsed().as_millis() as u64;
@@ -139,8 +126,65 @@ async fn observe(State(st): State<Shared>, req: Request, next: Next) -> Response
         status,
         key,
         elapsed_ms,
+        at_ms: st.recorder.offset_ms(start),
+        retry_after_ms: resp.extensions().get::<RetryAfterMs>().map(|r| r.0),
     };
     st.recorder.record(&route, logged, failed);
+    resp
+}
+
+/// What happens before the handler: faults, the CORS preflight, the edge's key check; then CORS
+/// and keep-alive headers on the way out. Returns the response and whether a 503 was injected.
+async fn edge(st: &AppState, req: Request, next: Next) -> (Response, bool) {
+    let path = req.uri().path();
+    let exempt = path == "/api/health";
+    let is_api = path.starts_with("/api/");
+    if !exempt {
+        if let Some(d) = st.faults.latency() {
+            tokio::time::sleep(d).await;
+        }
+    }
+    let origin = req
+        .headers()
+        .get(axum::http::header::ORIGIN)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("*"));
+    let failed = !exempt && st.faults.should_fail();
+    let mut resp = if failed {
+        ApiError::Unavailable.into_response()
+    } else if req.method() == axum::http::Method::OPTIONS {
+        preflight()
+    } else if !exempt && is_api && api_key(req.headers()).is_none() {
+        ApiError::MissingKey.into_response()
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+    if is_api {
+        h.insert("access-control-allow-origin", origin);
+        h.insert(
+            "access-control-allow-credentials",
+            HeaderValue::from_static("true"),
+        );
+    }
+    (resp, failed)
+}
+
+/// The edge's answer to `OPTIONS` on any path.
+fn preflight() -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+    );
+    h.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static(
+            "Content-Type, Authorization, X-API-Key, X-Tenant-ID, X-Request-ID, X-Idempotency-Key",
+        ),
+    );
     resp
 }
 
@@ -163,7 +207,8 @@ pub(crate) struct Caller {
 pub(crate) fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let key = api_key(headers).ok_or(ApiError::MissingKey)?;
     let invalid = || ApiError::Unauthorized("Invalid API key".to_string());
-    if let Some(t) = headers.get("x-tenant-id") {
+    // An empty header counts as absent (the server checks a truthy value).
+    if let Some(t) = headers.get("x-tenant-id").filter(|t| !t.is_empty()) {
         let ok = t
             .to_str()
             .ok()

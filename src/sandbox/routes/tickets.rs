@@ -222,45 +222,9 @@ fn list_inner(
     let caller = authenticate(st, headers)?;
     let rate = take_token(st, &caller)?;
     let o = list_options(pairs)?;
-    let column = if o.sort == "created_at" {
-        "entered_at"
-    } else {
-        o.sort.as_str()
-    };
-    let mut rows: Vec<Map<String, Value>> = {
-        let store = st.store();
-        let known = store
-            .tickets()
-            .first()
-            .is_none_or(|t| t.row(st.tenant).contains_key(column));
-        if !known {
-            return Err(ApiError::InternalConfiguration(format!(
-                "column tickets.{column} does not exist"
-            )));
-        }
-        store
-            .tickets()
-            .iter()
-            .filter_map(|t| {
-                let row = t.row(st.tenant);
-                matches(t, &row, &o.filters).then_some((t, row))
-            })
-            .map(|(t, row)| match &o.fields {
-                Some(f) => {
-                    let mut r = t.row_with_fields(st.tenant, f);
-                    r.insert(
-                        "__sort".into(),
-                        row.get(column).cloned().unwrap_or(Value::Null),
-                    );
-                    r
-                }
-                None => row,
-            })
-            .collect()
-    };
-    let sort_key = if o.fields.is_some() { "__sort" } else { column };
+    let mut rows = matching_rows(st, &o)?;
     rows.sort_by(|a, b| {
-        let ord = cmp_values(a.get(sort_key), b.get(sort_key));
+        let ord = cmp_values(Some(&a.0), Some(&b.0));
         if o.desc {
             ord.reverse()
         } else {
@@ -273,10 +237,7 @@ fn list_inner(
         .into_iter()
         .skip((o.page - 1).saturating_mul(o.limit))
         .take(o.limit)
-        .map(|mut r| {
-            r.remove("__sort");
-            Value::Object(r)
-        })
+        .map(|(_, r)| Value::Object(r))
         .collect();
     let body = json!({
         "data": data,
@@ -286,6 +247,45 @@ fn list_inner(
             "filters": o.filters.echo},
     });
     Ok(respond(StatusCode::OK, body, Some(rate)))
+}
+
+/// A list row with the value it sorts on.
+type SortedRow = (Value, Map<String, Value>);
+
+/// The rows passing the filters, each with its sort value; 500 for an unknown sort column.
+fn matching_rows(st: &Shared, o: &ListOptions) -> Result<Vec<SortedRow>, ApiError> {
+    let column = if o.sort == "created_at" {
+        "entered_at"
+    } else {
+        o.sort.as_str()
+    };
+    let store = st.store();
+    let known = store
+        .tickets()
+        .first()
+        .is_none_or(|t| t.row(st.tenant).contains_key(column));
+    if !known {
+        return Err(ApiError::InternalConfiguration(format!(
+            "column tickets.{column} does not exist"
+        )));
+    }
+    let rows = store
+        .tickets()
+        .iter()
+        .filter_map(|t| {
+            let row = t.row(st.tenant);
+            if !matches(t, &row, &o.filters) {
+                return None;
+            }
+            let key = row.get(column).cloned().unwrap_or(Value::Null);
+            let row = match &o.fields {
+                Some(f) => t.row_with_fields(st.tenant, f),
+                None => row,
+            };
+            Some((key, row))
+        })
+        .collect();
+    Ok(rows)
 }
 
 /// `GET /api/v1/tickets/{id}`.
@@ -326,63 +326,83 @@ pub(crate) async fn get_one(
     })())
 }
 
+/// Validated search options.
+struct SearchOptions {
+    query: String,
+    fields: Vec<String>,
+    include_closed: bool,
+    limit: usize,
+    status_ids: Option<Vec<Uuid>>,
+}
+
+fn search_options(pairs: Vec<(String, String)>) -> Result<SearchOptions, ApiError> {
+    let mut p = Params::new(pairs);
+    let query = p.string("query").filter(|s| !s.is_empty());
+    if query.is_none() {
+        let issue = match p.raw("query") {
+            None => json!({"code": "invalid_type", "expected": "string",
+                "received": "undefined", "path": ["query"], "message": "Required"}),
+            Some(_) => json!({"code": "too_small", "minimum": 1, "type": "string",
+                "inclusive": true, "exact": false, "path": ["query"],
+                "message": "String must contain at least 1 character(s)"}),
+        };
+        p.issues.push(issue);
+    }
+    let allowed = ["title", "ticket_number", "client_name", "contact_name"];
+    let fields = p
+        .list("fields")
+        .unwrap_or_else(|| vec!["title".into(), "ticket_number".into()]);
+    for f in &fields {
+        if !allowed.contains(&f.as_str()) {
+            p.issues.push(json!({"received": f, "code": "invalid_enum_value",
+                "options": allowed, "path": ["fields"],
+                "message": format!("Invalid enum value. Expected 'title' | 'ticket_number' | 'client_name' | 'contact_name', received '{f}'")}));
+        }
+    }
+    let include_closed = p.boolean("include_closed").unwrap_or(false);
+    let limit = p.int("limit", 1, 100).unwrap_or(25) as usize;
+    let status_ids = p.uuid_list("status_ids");
+    if !p.issues.is_empty() {
+        return Err(ApiError::issues("Query validation failed", p.issues));
+    }
+    Ok(SearchOptions {
+        query: query.unwrap_or_default(),
+        fields,
+        include_closed,
+        limit,
+        status_ids,
+    })
+}
+
+fn search_hit(t: &Ticket, o: &SearchOptions) -> bool {
+    let status_ok = o
+        .status_ids
+        .as_ref()
+        .is_none_or(|ids| ids.contains(&t.status_id));
+    let text_ok = o.fields.iter().any(|f| match f.as_str() {
+        "title" => ilike_contains(&t.title, &o.query),
+        "ticket_number" => ilike_contains(&t.ticket_number, &o.query),
+        "client_name" => ilike_contains(&t.client_name, &o.query),
+        _ => false,
+    });
+    (o.include_closed || !t.is_closed) && status_ok && text_ok
+}
+
 /// `GET /api/v1/tickets/search`.
 pub(crate) async fn search(State(st): State<Shared>, headers: HeaderMap, q: Pairs) -> Response {
     finish((|| {
         authenticate(&st, &headers)?;
-        let mut p = Params::new(pairs(q));
-        let query = p.string("query").filter(|s| !s.is_empty());
-        if query.is_none() {
-            let issue = match p.raw("query") {
-                None => json!({"code": "invalid_type", "expected": "string",
-                    "received": "undefined", "path": ["query"], "message": "Required"}),
-                Some(_) => json!({"code": "too_small", "minimum": 1, "type": "string",
-                    "inclusive": true, "exact": false, "path": ["query"],
-                    "message": "String must contain at least 1 character(s)"}),
-            };
-            p.issues.push(issue);
-        }
-        let allowed = ["title", "ticket_number", "client_name", "contact_name"];
-        let fields = p
-            .list("fields")
-            .unwrap_or_else(|| vec!["title".into(), "ticket_number".into()]);
-        for f in &fields {
-            if !allowed.contains(&f.as_str()) {
-                p.issues.push(json!({"received": f, "code": "invalid_enum_value",
-                    "options": allowed, "path": ["fields"],
-                    "message": format!("Invalid enum value. Expected 'title' | 'ticket_number' | 'client_name' | 'contact_name', received '{f}'")}));
-            }
-        }
-        let include_closed = p.boolean("include_closed").unwrap_or(false);
-        let limit = p.int("limit", 1, 100).unwrap_or(25) as usize;
-        let status_ids = p.uuid_list("status_ids");
-        if !p.issues.is_empty() {
-            return Err(ApiError::issues("Query validation failed", p.issues));
-        }
-        let needle = query.unwrap_or_default();
+        let o = search_options(pairs(q))?;
         let store = st.store();
         let mut hits: Vec<&Ticket> = store
             .tickets()
             .iter()
-            .filter(|t| include_closed || !t.is_closed)
-            .filter(|t| {
-                status_ids
-                    .as_ref()
-                    .is_none_or(|ids| ids.contains(&t.status_id))
-            })
-            .filter(|t| {
-                fields.iter().any(|f| match f.as_str() {
-                    "title" => ilike_contains(&t.title, &needle),
-                    "ticket_number" => ilike_contains(&t.ticket_number, &needle),
-                    "client_name" => ilike_contains(&t.client_name, &needle),
-                    _ => false,
-                })
-            })
+            .filter(|t| search_hit(t, &o))
             .collect();
         hits.sort_by_key(|t| std::cmp::Reverse(t.entered_at));
         let data: Vec<Value> = hits
             .into_iter()
-            .take(limit)
+            .take(o.limit)
             .map(|t| Value::Object(t.row(st.tenant)))
             .collect();
         Ok(respond(StatusCode::OK, json!({ "data": data }), None))

@@ -106,25 +106,43 @@ async fn receive(mut mp: Multipart, tmp: &TempFile, max: u64) -> Result<Received
             Some(v) if v.is_empty() => "application/octet-stream".to_string(),
             Some(v) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
         };
-        let io = |e: std::io::Error| ApiError::Internal(format!("Failed to upload file: {e}"));
-        let mut out = BufWriter::with_capacity(
-            256 * 1024,
-            tokio::fs::File::create(&tmp.0).await.map_err(io)?,
-        );
-        let mut size = 0u64;
-        while let Some(chunk) = field.chunk().await.map_err(|_| parse_failed())? {
-            size += chunk.len() as u64;
-            if size > max {
-                return Err(ApiError::Internal(format!(
-                    "Failed to upload file: File size exceeds the maximum of {max} bytes"
-                )));
-            }
-            out.write_all(&chunk).await.map_err(io)?;
-        }
-        out.flush().await.map_err(io)?;
+        let size = store_part(&mut field, &tmp.0, max).await?;
         received = Some(Received { name, mime, size });
     }
-    received.ok_or_else(file_required)
+    match received {
+        Some(r) if r.size > max => Err(ApiError::Internal(format!(
+            "Failed to upload file: File size {} exceeds the maximum of {max} bytes",
+            r.size
+        ))),
+        Some(r) => Ok(r),
+        None => Err(file_required()),
+    }
+}
+
+/// Streams a part to `path` and returns its size. Past `max` bytes the rest is read and
+/// discarded (so the client gets the 500 rather than a reset while still sending).
+async fn store_part(
+    field: &mut axum::extract::multipart::Field<'_>,
+    path: &std::path::Path,
+    max: u64,
+) -> Result<u64, ApiError> {
+    let io = |e: std::io::Error| ApiError::Internal(format!("Failed to upload file: {e}"));
+    let file = tokio::fs::File::create(path).await.map_err(io)?;
+    let mut out = Some(BufWriter::with_capacity(256 * 1024, file));
+    let mut size = 0u64;
+    while let Some(chunk) = field.chunk().await.map_err(|_| parse_failed())? {
+        size += chunk.len() as u64;
+        if size > max {
+            out = None;
+        }
+        if let Some(w) = out.as_mut() {
+            w.write_all(&chunk).await.map_err(io)?;
+        }
+    }
+    if let Some(mut w) = out {
+        w.flush().await.map_err(io)?;
+    }
+    Ok(size)
 }
 
 /// Checks the request's content type the way `formData()` does.

@@ -1,0 +1,73 @@
+//! Flags of `alga-batch undo`, and their conversion into [`UndoOptions`].
+
+use super::ConnArgs;
+use crate::error::Result;
+use crate::undo::{self, UndoOptions};
+use clap::Args;
+use std::path::PathBuf;
+
+const UNDO_EXIT_CODES: &str = "\
+Only rows whose status is created or existing are touched; failed, planned, cancelled and
+sending rows never are. A document already gone (404) is recorded as missing.
+
+Exit codes:
+  0    every document deleted or already gone (and every comment redacted, when asked)
+  1    some deletes or redactions failed or were cancelled (the undo results CSV is valid)
+  2    RESULTS.csv is not a results file of alga-batch, or bad usage (nothing was sent)
+  3    fatal: API key rejected (stops at once), server unreachable, results file unwritable
+  130  interrupted (Ctrl-C); rerun with --results to resume";
+
+/// `alga-batch undo RESULTS.csv [--dry-run] [--results FILE] [--redact-comments TEXT] ...`
+#[derive(Args, Debug)]
+#[command(after_help = UNDO_EXIT_CODES)]
+pub(crate) struct UndoArgs {
+    /// The results CSV of the job to undo (written by `alga-batch run`).
+    results_csv: PathBuf,
+    /// Undo results CSV; an existing one is resumed (rows already deleted or missing are
+    /// skipped). Default: results/undo-<source name>-<UTC timestamp>.csv.
+    #[arg(long, value_name = "FILE")]
+    results: Option<PathBuf>,
+    /// Write the plan (status planned); send no DELETE and no PUT.
+    #[arg(long)]
+    dry_run: bool,
+    /// Replace the text of the job's comments by TEXT (comments cannot be deleted through the
+    /// API; the server lets a key edit only its own user's comments).
+    #[arg(long, value_name = "TEXT")]
+    redact_comments: Option<String>,
+    /// Requests in flight at once (default 4).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// Client-side request rate (default 60, the server's default; 0 = unlimited).
+    #[arg(long, value_name = "R")]
+    rate_per_minute: Option<u32>,
+    /// Client-side burst (default 120).
+    #[arg(long, value_name = "B")]
+    burst: Option<u32>,
+    /// Retries per request for 429, 502-504, timeouts and connection errors (default 5).
+    #[arg(long, value_name = "N")]
+    max_retries: Option<u32>,
+    /// Print only the final summary.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+/// Run `undo`, print the summary, and return the exit code.
+pub(crate) async fn undo_cmd(a: UndoArgs) -> Result<u8> {
+    let opts = UndoOptions {
+        source: a.results_csv,
+        results: a.results,
+        dry_run: a.dry_run,
+        redact_comments: a.redact_comments,
+        concurrency: a.concurrency,
+        rate_per_minute: a.rate_per_minute,
+        burst: a.burst,
+        max_retries: a.max_retries,
+        quiet: a.quiet,
+    };
+    let conn = a.conn;
+    let summary = undo::run_undo(&opts, || conn.connection(None)).await?;
+    eprintln!("{summary}");
+    Ok(summary.exit_code())
+}
