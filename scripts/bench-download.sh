@@ -14,7 +14,7 @@ DOCS=${DOCS:-1000}
 KEY=bench-key
 BIN=$PWD/target/release/alga-batch
 
-cargo build --release --quiet
+cargo build --release --quiet 2>/dev/null
 WORK=$(mktemp -d /tmp/alga-bench.XXXXXX)
 SANDBOX_PID=
 cleanup() {
@@ -52,26 +52,32 @@ secs() { # h:mm:ss or m:ss.cc -> seconds
     awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }' <<<"$1"
 }
 
+URL="$BASE/api/v1/tickets/$BIG_T/documents/$DOC"
+# curl+fsync: the same durability as alga-batch, which fsyncs before renaming into place.
+run_curl() { curl -sf -H "x-api-key: $KEY" -o "$WORK/curl.bin" "$URL"; }
+run_curl_fsync() { run_curl && sync "$WORK/curl.bin"; }
+run_ab() {
+    rm -rf "$WORK/out"
+    ALGA_API_KEY=$KEY "$BIN" backup --base-url "$BASE" --out "$WORK/out" --ticket TIC001000 \
+        --rate-per-minute 0 --quiet 2>/dev/null
+}
+export -f run_curl run_curl_fsync run_ab
+export WORK KEY URL BIN BASE
+
 printf '%-6s %-12s %10s %12s %12s\n' round tool seconds MiB/s maxRSS_MiB
 for r in $(seq "$ROUNDS"); do
-    /usr/bin/time -v -o "$WORK/curl.time" \
-        curl -sf -H "x-api-key: $KEY" -o "$WORK/curl.bin" \
-        "$BASE/api/v1/tickets/$BIG_T/documents/$DOC"
-    rm -rf "$WORK/out"
-    ALGA_API_KEY=$KEY /usr/bin/time -v -o "$WORK/ab.time" \
-        "$BIN" backup --base-url "$BASE" --out "$WORK/out" --ticket TIC001000 \
-        --rate-per-minute 0 --quiet
-    GOT=$(awk -F, -v d="$DOC" '$3 == d {print $7}' "$WORK/out/manifest.csv")
-    [ "$GOT" = "$WANT" ] || { echo "sha256 mismatch: $GOT vs $WANT" >&2; exit 1; }
-    rm -f "$WORK/curl.bin"
-    for tool in curl ab; do
-        s=$(secs "$(tv 'Elapsed (wall clock)' "$WORK/$tool.time")")
-        rss=$(tv 'Maximum resident set size' "$WORK/$tool.time")
-        name=$([ $tool = ab ] && echo alga-batch || echo curl)
-        printf '%-6s %-12s %10.2f %12.0f %12.1f\n' "$r" "$name" "$s" \
+    for tool in run_curl run_curl_fsync run_ab; do
+        rm -rf "$WORK/out" "$WORK/curl.bin"
+        sync # no unrelated dirty pages in anyone's fsync (ext4 flushes them together)
+        /usr/bin/time -v -o "$WORK/t.time" bash -c "$tool"
+        s=$(secs "$(tv 'Elapsed (wall clock)' "$WORK/t.time")")
+        rss=$(tv 'Maximum resident set size' "$WORK/t.time")
+        printf '%-6s %-12s %10.2f %12.0f %12.1f\n' "$r" "${tool#run_}" "$s" \
             "$(awk -v s="$s" -v m="$SIZE_MIB" 'BEGIN{print m/s}')" \
             "$(awk -v k="$rss" 'BEGIN{print k/1024}')"
     done
+    GOT=$(awk -F, -v d="$DOC" '$3 == d {print $7}' "$WORK/out/manifest.csv")
+    [ "$GOT" = "$WANT" ] || { echo "sha256 mismatch: $GOT vs $WANT" >&2; exit 1; }
 done
 
 echo
