@@ -9,6 +9,7 @@ use super::lock;
 use super::manifest::{self, Store, MANIFEST_FILE};
 use super::options::BackupOptions;
 use super::report::{estimate, BackupSummary, Tally};
+use super::resume::{self, Watermark};
 use super::select::{resolve_refs, Lister, Target};
 use super::ticket::{self, Ctx};
 use crate::api::{ApiError, Client};
@@ -61,10 +62,16 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
         t.abort();
     }
     store.flush()?;
+    if let Ok(pass) = &outcome {
+        match pass.next {
+            Some(next) => resume::save(&opts.out, &opts.selection, next)?,
+            None => resume::clear(&opts.out)?,
+        }
+    }
     if let Some(e) = ctx.fatal.lock().ok().and_then(|mut f| f.take()) {
         return Err(e);
     }
-    outcome?;
+    let pass = outcome?;
     let mut summary = tally.summary();
     if opts.comments {
         summary.comments = comments::rebuild_csv(&opts.out)?;
@@ -75,6 +82,8 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
         .then_some(opts.max_duration)
         .flatten();
     summary.interrupted = interrupted.is_cancelled();
+    summary.resumed_at = (pass.started_at > 0).then_some(pass.started_at);
+    summary.continue_at = pass.next;
     fill_stats(&mut summary, &client, started);
     Ok(summary)
 }
@@ -144,50 +153,79 @@ async fn dry_run(
     Ok(summary)
 }
 
-/// Select and back up every ticket.
-async fn back_up_selection(ctx: &Ctx<'_>) -> Result<()> {
+/// Where this run's pass started and where the next run continues (`None`: pass complete).
+struct Pass {
+    started_at: u64,
+    next: Option<u64>,
+}
+
+/// Select and back up every ticket, continuing an interrupted pass.
+async fn back_up_selection(ctx: &Ctx<'_>) -> Result<Pass> {
     let mode = if ctx.opts.quiet {
         ProgressMode::Quiet
     } else {
         ProgressMode::Auto
     };
+    let offset = resume::load(&ctx.opts.out, &ctx.opts.selection);
     if ctx.opts.selection.refs.is_empty() {
-        back_up_listed(ctx, mode).await
+        back_up_listed(ctx, mode, offset).await
     } else {
-        back_up_named(ctx, mode).await
+        back_up_named(ctx, mode, offset).await
     }
 }
 
 /// `--ticket`/`--tickets`: resolve, report the unknown ones, back up the rest.
-async fn back_up_named(ctx: &Ctx<'_>, mode: ProgressMode) -> Result<()> {
+async fn back_up_named(ctx: &Ctx<'_>, mode: ProgressMode, offset: u64) -> Result<Pass> {
     let refs = &ctx.opts.selection.refs;
+    let not_started = Pass {
+        started_at: offset,
+        next: Some(offset),
+    };
     let (targets, missing) =
         match resolve_refs(ctx.client, &ctx.policy, refs, &ctx.cancel.hard).await {
             Ok(r) => r,
-            Err(ApiError::Cancelled) => return Ok(()),
+            Err(ApiError::Cancelled) => return Ok(not_started),
             Err(e) => return Err(fatal_from(ctx.client, e)),
         };
     for m in missing {
         Tally::add(&ctx.tally.tickets_failed, 1);
         ctx.tally.problem(format!("{}: {}", m.reference, m.why));
     }
-    let progress = Progress::start(targets.len() as u64, "backing up", mode, ctx.client);
-    let items = futures::stream::iter(targets.into_iter().map(Ok));
-    run_targets(ctx, items, &progress).await;
+    let offset = if offset < targets.len() as u64 {
+        offset
+    } else {
+        0
+    };
+    let total = targets.len() as u64 - offset;
+    let progress = Progress::start(total, "backing up", mode, ctx.client);
+    let items = targets.into_iter().skip(offset as usize).map(Ok);
+    let mark = Watermark::new(offset);
+    run_targets(ctx, futures::stream::iter(items), &mark, &progress).await;
     progress.finish();
-    Ok(())
+    let stopped = ctx.cancel.soft.is_cancelled();
+    Ok(Pass {
+        started_at: offset,
+        next: stopped.then(|| mark.next()),
+    })
 }
 
-/// Every ticket of the (filtered) list, page by page; after a complete unfiltered listing,
-/// documents of tickets no longer listed are reported as gone.
-async fn back_up_listed(ctx: &Ctx<'_>, mode: ProgressMode) -> Result<()> {
+/// Every ticket of the (filtered) list, page by page; after a complete unfiltered pass from
+/// the first ticket, documents of tickets no longer listed are reported as gone.
+async fn back_up_listed(ctx: &Ctx<'_>, mode: ProgressMode, offset: u64) -> Result<Pass> {
     let sel = &ctx.opts.selection;
-    let lister = match Lister::start(ctx.client, &ctx.policy, &ctx.cancel.hard, sel).await {
+    let started = Lister::start(ctx.client, &ctx.policy, &ctx.cancel.hard, sel, offset).await;
+    let (lister, offset) = match started {
         Ok(l) => l,
-        Err(ApiError::Cancelled) => return Ok(()),
+        Err(ApiError::Cancelled) => {
+            return Ok(Pass {
+                started_at: offset,
+                next: Some(offset),
+            })
+        }
         Err(e) => return Err(fatal_from(ctx.client, e)),
     };
-    let progress = Progress::start(lister.total, "backing up", mode, ctx.client);
+    let total = lister.total.saturating_sub(offset);
+    let progress = Progress::start(total, "backing up", mode, ctx.client);
     let complete = AtomicBool::new(false);
     let seen = Mutex::new(HashSet::new());
     let pages = futures::stream::unfold(lister, |mut l| async {
@@ -207,13 +245,18 @@ async fn back_up_listed(ctx: &Ctx<'_>, mode: ProgressMode) -> Result<()> {
             lock_set(&seen).insert(t.ticket_id);
         }
     });
-    run_targets(ctx, items, &progress).await;
+    let mark = Watermark::new(offset);
+    run_targets(ctx, items, &mark, &progress).await;
     progress.finish();
-    let whole_list = !sel.open_only && sel.updated_from.is_none();
-    if whole_list && complete.load(Ordering::Relaxed) && !ctx.cancel.soft.is_cancelled() {
+    let whole = complete.load(Ordering::Relaxed) && !ctx.cancel.soft.is_cancelled();
+    let unfiltered = !sel.open_only && sel.updated_from.is_none();
+    if whole && unfiltered && offset == 0 {
         report_unlisted_tickets(ctx, &lock_set(&seen));
     }
-    Ok(())
+    Ok(Pass {
+        started_at: offset,
+        next: (!whole).then(|| mark.next()),
+    })
 }
 
 fn lock_set<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -221,19 +264,26 @@ fn lock_set<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Back up a stream of tickets, `concurrency` at a time; stops taking new ones once cancelled.
+/// Positions in the order start at the watermark's start.
 async fn run_targets(
     ctx: &Ctx<'_>,
     items: impl futures::Stream<Item = Result<Target, ApiError>>,
+    mark: &Watermark,
     progress: &Progress,
 ) {
     let soft = ctx.cancel.soft.clone();
+    let first = mark.next();
     items
         .take_until(soft.cancelled_owned())
-        .map(|item| async move {
+        .enumerate()
+        .map(|(i, item)| async move {
             match item {
                 Ok(t) => {
-                    let failed = ticket::back_up(ctx, &t).await;
-                    progress.finished(failed);
+                    let r = ticket::back_up(ctx, &t).await;
+                    progress.finished(r.failed);
+                    if r.complete {
+                        mark.done(first + i as u64);
+                    }
                 }
                 Err(ApiError::Cancelled) => {}
                 Err(e) => ctx.set_fatal(fatal_from(ctx.client, e)),

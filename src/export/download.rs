@@ -144,6 +144,7 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
         (name.starts_with(TEMP_PREFIX) && name.ends_with(".part"))
             || (name.starts_with(".manifest-") && name.ends_with(".tmp"))
             || (name.starts_with(".comments-") && name.ends_with(".tmp"))
+            || (name.starts_with(".resume-") && name.ends_with(".tmp"))
     };
     let mut removed = 0;
     let mut folders = vec![dir.to_path_buf()];

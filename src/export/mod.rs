@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod names;
 mod options;
 pub mod report;
+pub mod resume;
 pub mod select;
 mod ticket;
 

@@ -103,6 +103,10 @@ pub struct BackupSummary {
     pub budget_reached: Option<Duration>,
     /// Ctrl-C.
     pub interrupted: bool,
+    /// This run continued an earlier pass at this position of the ticket order.
+    pub resumed_at: Option<u64>,
+    /// The pass is not complete: the next run continues at this position.
+    pub continue_at: Option<u64>,
     /// The manifest.
     pub manifest: Option<PathBuf>,
     /// One line per problem.
@@ -168,11 +172,28 @@ impl BackupSummary {
 impl fmt::Display for BackupSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.one_line())?;
-        if self.left > 0 {
+        if let Some(at) = self.resumed_at {
             writeln!(
                 f,
-                "{} documents left for the next run (it continues where this one stopped)",
-                self.left
+                "continued the previous pass at ticket {} of the order",
+                group_thousands(at + 1)
+            )?;
+        }
+        if let Some(at) = self.continue_at {
+            writeln!(
+                f,
+                "the next run continues at ticket {} of the order{}",
+                group_thousands(at + 1),
+                if self.left > 0 {
+                    format!(" ({} documents of started tickets left)", self.left)
+                } else {
+                    String::new()
+                }
+            )?;
+        } else if self.resumed_at.is_some() {
+            writeln!(
+                f,
+                "pass complete: the next run starts from the first ticket"
             )?;
         }
         if self.pruned > 0 {

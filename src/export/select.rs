@@ -124,22 +124,31 @@ impl Lister {
         }
     }
 
-    /// Fetch the first page (it tells the total).
+    /// Fetch the page holding position `offset` of the order (it tells the total); the
+    /// tickets before `offset` are skipped. When the list has shrunk below `offset`, start
+    /// over at 0. Returns the lister and the offset it really starts at.
     pub async fn start(
         client: &Client,
         policy: &RetryPolicy,
         cancel: &CancellationToken,
         sel: &Selection,
-    ) -> Result<Lister, ApiError> {
+        offset: u64,
+    ) -> Result<(Lister, u64), ApiError> {
         let mut l = Lister {
             query: Self::query(sel, PAGE_SIZE),
             pending: None,
             done: false,
             total: 0,
         };
-        let first = l.fetch(client, policy, cancel).await?;
+        l.query.page = offset / PAGE_SIZE + 1;
+        let mut first = l.fetch(client, policy, cancel).await?;
+        let skip = (offset % PAGE_SIZE) as usize;
+        if offset > 0 && first.len() <= skip {
+            return Box::pin(Self::start(client, policy, cancel, sel, 0)).await;
+        }
+        first.drain(..skip);
         l.pending = Some(first);
-        Ok(l)
+        Ok((l, offset))
     }
 
     /// Tickets the server counts for a selection (one request).

@@ -83,8 +83,16 @@ pub(super) fn folder_name(t: &Target) -> String {
     }
 }
 
-/// Back up one ticket; returns whether anything about it failed.
-pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> bool {
+/// How one ticket went.
+pub(super) struct TicketResult {
+    /// Something about it failed (reported).
+    pub(super) failed: bool,
+    /// Everything was attempted (nothing left because the run stopped).
+    pub(super) complete: bool,
+}
+
+/// Back up one ticket.
+pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> TicketResult {
     let label = t
         .ticket_number
         .clone()
@@ -97,12 +105,16 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> bool {
     let docs = match listed {
         Ok(d) => d,
         Err(e) => {
-            if let Some(msg) = ctx.classify(&e) {
+            let msg = ctx.classify(&e);
+            if let Some(msg) = &msg {
                 Tally::add(&ctx.tally.tickets_failed, 1);
                 ctx.tally
                     .problem(format!("{label}: cannot list documents: {msg}"));
             }
-            return true;
+            return TicketResult {
+                failed: true,
+                complete: msg.is_some(),
+            };
         }
     };
     Tally::add(&ctx.tally.tickets, 1);
@@ -121,21 +133,45 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> bool {
         .unwrap_or_else(|| dir.join(folder_name(t)));
     handle_gone(ctx, &label, &docs, &known);
     let plan = plan_paths(&folder, dir, &docs, &known, ctx.opts.comments);
-    let mut failed = false;
-    for (doc, path) in docs.iter().zip(plan) {
+    let (mut failed, mut complete) = back_up_documents(ctx, t, &docs, plan, &known).await;
+    if ctx.opts.comments {
         if ctx.cancel.soft.is_cancelled() {
-            Tally::add(&ctx.tally.left, 1);
-            continue;
+            complete = false;
+        } else {
+            failed |= !export_comments(ctx, t, &label, &folder).await;
         }
-        failed |= !back_up_document(ctx, t, doc, known.get(&doc.document_id), &path).await;
-    }
-    if ctx.opts.comments && !ctx.cancel.soft.is_cancelled() {
-        failed |= !export_comments(ctx, t, &label, &folder).await;
     }
     if let Err(e) = ctx.store.maybe_flush() {
         ctx.set_fatal(e);
     }
-    failed
+    TicketResult {
+        failed,
+        complete: complete && !ctx.cancel.hard.is_cancelled(),
+    }
+}
+
+/// Every document of the ticket in listing order; returns (some failed, all attempted).
+async fn back_up_documents(
+    ctx: &Ctx<'_>,
+    t: &Target,
+    docs: &[Document],
+    plan: Vec<PathBuf>,
+    known: &HashMap<Uuid, Entry>,
+) -> (bool, bool) {
+    let (mut failed, mut complete) = (false, true);
+    for (doc, path) in docs.iter().zip(plan) {
+        if ctx.cancel.soft.is_cancelled() {
+            Tally::add(&ctx.tally.left, 1);
+            complete = false;
+            continue;
+        }
+        match back_up_document(ctx, t, doc, known.get(&doc.document_id), &path).await {
+            Doc::Done => {}
+            Doc::Failed => failed = true,
+            Doc::Left => complete = false,
+        }
+    }
+    (failed, complete)
 }
 
 /// Where each listed document goes: kept paths for known ones, fresh unique names for new
@@ -215,19 +251,29 @@ pub(super) fn report_gone(ctx: &Ctx<'_>, label: &str, e: &Entry) {
     ));
 }
 
-/// Skip when intact, else download. Returns false when it failed.
+/// What became of one document.
+enum Doc {
+    /// Downloaded, or already intact.
+    Done,
+    /// Failed (reported).
+    Failed,
+    /// Not attempted or aborted because the run stopped.
+    Left,
+}
+
+/// Skip when intact, else download.
 async fn back_up_document(
     ctx: &Ctx<'_>,
     t: &Target,
     doc: &Document,
     known: Option<&Entry>,
     path: &Path,
-) -> bool {
+) -> Doc {
     if let Some(e) = known {
         let same_size = doc.file_size.is_none_or(|s| s == e.bytes);
         if same_size && download::still_intact(path, e.bytes, &e.sha256).await {
             Tally::add(&ctx.tally.unchanged, 1);
-            return true;
+            return Doc::Done;
         }
     }
     let rel = relative(&ctx.opts.out, path);
@@ -236,7 +282,7 @@ async fn back_up_document(
         Tally::add(&ctx.tally.failed, 1);
         ctx.tally
             .problem(format!("{rel}: cannot create folder: {e}"));
-        return false;
+        return Doc::Failed;
     }
     let hard = &ctx.cancel.hard;
     match download::fetch(
@@ -252,22 +298,23 @@ async fn back_up_document(
     {
         Ok(f) => {
             record(ctx, t, doc, rel, f);
-            true
+            Doc::Done
         }
         Err(e) if matches!(e.error, ApiError::Cancelled) => {
             Tally::add(&ctx.tally.left, 1);
-            true
+            Doc::Left
         }
-        Err(e) => {
-            if let Some(msg) = ctx.classify(&e.error) {
+        Err(e) => match ctx.classify(&e.error) {
+            Some(msg) => {
                 Tally::add(&ctx.tally.failed, 1);
                 ctx.tally.problem(format!(
                     "{rel}: download of document {} failed after {} attempt(s): {msg}",
                     doc.document_id, e.attempts
                 ));
+                Doc::Failed
             }
-            false
-        }
+            None => Doc::Left,
+        },
     }
 }
 

@@ -236,8 +236,13 @@ async fn max_duration_stops_cleanly_and_the_next_run_continues() {
         after_first,
         "everything fetched is recorded"
     );
+    assert!(env.path("out/.alga-batch-resume.json").exists());
     let second = backup(&env, &[]).await;
     assert_eq!(code(&second), 0, "{}", text(&second));
+    assert!(
+        !env.path("out/.alga-batch-resume.json").exists(),
+        "pass complete"
+    );
     let all = manifest(&env).len();
     assert_eq!(all, 5, "25 seeded tickets have a document on every fifth");
     assert!(after_first < all, "the budget cut the first run short");
@@ -391,4 +396,32 @@ async fn a_rejected_key_stops_the_backup_with_exit_3() {
         !text(&out).contains("wrong-key"),
         "the key is never printed"
     );
+}
+
+#[tokio::test]
+async fn a_stopped_pass_continues_where_it_stopped_then_starts_over() {
+    let env = TestEnv::with(quick(25)).await;
+    std::fs::create_dir_all(env.path("out")).unwrap();
+    let all = alga_batch::export::Selection::default();
+    alga_batch::export::resume::save(&env.path("out"), &all, 20).unwrap();
+    let out = backup(&env, &[]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("continued the previous pass at ticket 21"),
+        "{}",
+        text(&out)
+    );
+    let lists = crate::env::count_requests(&env.sandbox, "GET", "/documents");
+    assert_eq!(lists, 5, "only tickets 21..25 were checked");
+    let rows = manifest(&env);
+    assert_eq!(
+        rows.len(),
+        1,
+        "TIC001020 is the only one of them with a document"
+    );
+    assert_eq!(rows[0]["ticket_number"], "TIC001020");
+    assert!(!env.path("out/.alga-batch-resume.json").exists());
+    let again = backup(&env, &[]).await;
+    assert_eq!(code(&again), 0, "{}", text(&again));
+    assert_eq!(manifest(&env).len(), 5, "a fresh pass covers every ticket");
 }

@@ -167,6 +167,11 @@ async fn ctrl_c_twice_aborts_a_stalled_download_and_removes_its_temp_file() {
     assert_eq!(status.code(), Some(130));
     assert_eq!(
         listing(&root),
-        vec![".alga-batch.lock", "TIC1/good.txt", "manifest.csv"]
+        vec![
+            ".alga-batch-resume.json",
+            ".alga-batch.lock",
+            "TIC1/good.txt",
+            "manifest.csv"
+        ]
     );
 }
