@@ -140,10 +140,19 @@ async fn dry_run(
         sel.refs.len() as u64
     };
     let known = manifest::read(&opts.out.join(MANIFEST_FILE))?.len();
+    let at = resume::load(&opts.out, sel);
+    let left = tickets.saturating_sub(at);
     eprintln!(
         "{}",
-        estimate(tickets, opts.comments, opts.rate_per_minute, opts.burst)
+        estimate(left, opts.comments, opts.rate_per_minute, opts.burst)
     );
+    if at > 0 && left > 0 {
+        eprintln!(
+            "(the previous pass stopped early: the next run continues at ticket {} of {})",
+            crate::run::group_thousands(at + 1),
+            crate::run::group_thousands(tickets)
+        );
+    }
     eprintln!(
         "{known} documents already in {} are not downloaded again while unchanged",
         opts.out.join(MANIFEST_FILE).display()
