@@ -300,36 +300,16 @@ fn write_plan(
 }
 
 fn planned_row(task: &Task) -> ResultRow {
-    let op = &task.op;
-    let (file, bytes, sha256) = match &op.kind {
-        plan::OpKind::Upload { spec, sha256, .. } => (
-            spec.path.display().to_string(),
-            spec.size.to_string(),
-            sha256.clone(),
-        ),
-        plan::OpKind::Comment(_) => Default::default(),
-    };
-    let (status, ticket_id, error) = match &task.ticket_id {
-        Ok(id) => (Status::Planned, id.to_string(), String::new()),
-        Err(e) => (Status::Failed, String::new(), e.clone()),
-    };
-    ResultRow {
-        op_key: op.op_key.clone(),
-        source: op.source.clone(),
-        ticket: op.ticket.to_string(),
-        ticket_id,
-        kind: op.kind.label().into(),
-        status,
-        comment_id: String::new(),
-        document_id: String::new(),
-        file,
-        bytes,
-        sha256,
-        http_status: String::new(),
-        attempts: 0,
-        error,
-        finished_at: now_rfc3339(),
+    let mut row = exec::base_row(&task.op);
+    match &task.ticket_id {
+        Ok(id) => row.ticket_id = id.to_string(),
+        Err(e) => {
+            row.status = Status::Failed;
+            row.error = e.clone();
+        }
     }
+    row.finished_at = now_rfc3339();
+    row
 }
 
 /// "1,840 requests: about 29 min at 60/min after a burst of 120".

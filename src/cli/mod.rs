@@ -36,6 +36,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run an import job (CSV or TOML): post comments, upload attachments, write a results CSV.
+    #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
     /// Check a job file without any network access (exit 2 when it has errors).
     Validate(ValidateArgs),

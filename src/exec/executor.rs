@@ -143,8 +143,8 @@ async fn run_lane(ctx: &Ctx<'_>, lane: Vec<Task>) -> Vec<Status> {
     statuses
 }
 
-/// The row every outcome starts from.
-fn base_row(op: &Operation) -> ResultRow {
+/// The row every outcome of `op` starts from (status `planned`, no ids yet).
+pub fn base_row(op: &Operation) -> ResultRow {
     let (file, bytes, sha256) = match &op.kind {
         OpKind::Upload { spec, sha256, .. } => (
             spec.path.display().to_string(),

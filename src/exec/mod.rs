@@ -9,6 +9,6 @@ pub mod resolve;
 pub mod retry;
 
 pub use cancel::Cancel;
-pub use executor::{execute, ExecConfig, ExecOutcome, Prior, Task};
+pub use executor::{base_row, execute, ExecConfig, ExecOutcome, Prior, Task};
 pub use progress::{Progress, ProgressMode};
 pub use reconcile::Reconciler;
