@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark (not run in CI): download a 1 GiB document from the sandbox with curl and with
-# `alga-batch backup`, side by side, several rounds; report throughput and max RSS
+# Benchmark (not run in CI): download a 1 GiB document from the sandbox side by side with
+# `curl -o`, `curl -o` followed by an fsync of the file (the durability alga-batch gives: it
+# fsyncs before renaming into place), and `alga-batch backup` (which also computes sha256 while
+# streaming), several rounds, `sync` before each; report wall time, throughput and max RSS
 # (/usr/bin/time -v). Then check that a repeat backup of 1,000 unchanged documents sends no
 # download request.
 #
