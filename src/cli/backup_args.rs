@@ -111,11 +111,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<u8> {
     let result = export::run_backup(&opts, conn).await;
     match (&result, &log) {
         (Ok(s), Some(path)) => s.append_log(path)?,
-        (Err(e), Some(path)) => export::BackupSummary {
-            problems: vec![format!("run failed: {e}")],
-            ..Default::default()
-        }
-        .append_log(path)?,
+        (Err(e), Some(path)) => export::report::append_failure(path, e)?,
         _ => {}
     }
     let summary = result?;

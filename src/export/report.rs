@@ -154,19 +154,40 @@ impl BackupSummary {
 
     /// Append the summary and every problem to `path`.
     pub fn append_log(&self, path: &Path) -> Result<()> {
-        let err = |e| Error::io("cannot write log file", path, e);
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(err)?;
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now = log_time();
         let mut text = format!("{now} {}\n", self.one_line());
         for p in &self.problems {
             text.push_str(&format!("{now}   {p}\n"));
         }
-        f.write_all(text.as_bytes()).map_err(err)
+        append(path, &text)
     }
+}
+
+/// Append a run that stopped with an error (locked folder, rejected key...) to `path`.
+pub fn append_failure(path: &Path, e: &Error) -> Result<()> {
+    let line = e.to_string().replace(['\r', '\n'], " ");
+    append(
+        path,
+        &format!(
+            "{} backup failed (exit {}): {line}\n",
+            log_time(),
+            e.exit_code()
+        ),
+    )
+}
+
+fn log_time() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn append(path: &Path, text: &str) -> Result<()> {
+    let err = |e| Error::io("cannot write log file", path, e);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(text.as_bytes()).map_err(err)
 }
 
 impl fmt::Display for BackupSummary {
@@ -332,8 +353,13 @@ mod tests {
         };
         s.append_log(&log).unwrap();
         s.append_log(&log).unwrap();
+        append_failure(&log, &Error::Locked("locked by pid 7".into())).unwrap();
         let text = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(text.lines().count(), 4);
+        assert_eq!(text.lines().count(), 5);
         assert!(text.contains("TIC1/a.txt: http 500"));
+        assert!(
+            text.contains("backup failed (exit 4): locked by pid 7"),
+            "{text}"
+        );
     }
 }
