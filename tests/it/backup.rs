@@ -189,13 +189,15 @@ async fn a_second_run_on_a_locked_folder_exits_4_and_a_stale_lock_is_taken_over(
     let env = TestEnv::with(quick(2)).await;
     std::fs::create_dir_all(env.path("out")).unwrap();
     let held = alga_batch::export::lock::acquire(&env.path("out")).unwrap();
-    let out = backup(&env, &[]).await;
+    let out = backup(&env, &["--quiet", "--log-file", "backup.log"]).await;
     assert_eq!(code(&out), 4, "{}", text(&out));
     let msg = text(&out);
     assert!(
         msg.contains(&format!("pid {}", std::process::id())),
         "{msg}"
     );
+    let log = std::fs::read_to_string(env.path("backup.log")).unwrap();
+    assert!(log.contains("backup failed (exit 4)"), "{log}");
     assert!(
         env.sandbox.request_log().is_empty(),
         "a locked run sends nothing"
