@@ -2,6 +2,7 @@
 
 mod api;
 mod env;
+mod failures;
 mod import;
 mod resume;
 mod sandbox;
