@@ -5,7 +5,7 @@
 //! never ends inside a character, so never inside a surrogate pair.
 
 /// The length the server sees: UTF-16 code units of the trimmed text.
-pub(crate) fn server_len(text: &str) -> usize {
+pub fn server_len(text: &str) -> usize {
     text.trim().encode_utf16().count()
 }
 
