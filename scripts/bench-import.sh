@@ -20,6 +20,7 @@ export ALGA_API_KEY=sandbox-key
 start_sandbox() { # port, extra flags...
   local port="$1"; shift
   "$BIN" sandbox --listen "127.0.0.1:$port" --quiet "$@" &
+  SANDBOX_PID=$!
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/api/health" >/dev/null && return; sleep 0.1; done
   echo "sandbox did not start" >&2; exit 1
 }
@@ -60,7 +61,7 @@ ours, curl = oc / n * 1e6, cc / cn * 1e6
 print(f"throughput: {n} comment creates in {el:.2f} s = {n/el:,.0f} creates/s at concurrency 16 (limiter off)")
 print(f"client cpu: alga-batch {ours:.0f} us/request ({oc:.2f} s for {n}); xargs -P 16 curl {curl:.0f} us/request ({cc:.2f} s for {cn}); ratio curl/alga-batch = {curl/ours:.1f}x")
 PY
-  kill %1; wait 2>/dev/null || true
+  kill "$SANDBOX_PID"; wait "$SANDBOX_PID" 2>/dev/null || true
 }
 
 governed() {
@@ -82,7 +83,7 @@ t429 = int(re.search(r"(\d+) 429s received", t).group(1))
 ideal = max(0, req - 120) * 1.0
 print(f"governed: {req} requests in {el:.1f} s; ideal {ideal:.0f} s (120 at once, then 1/s); ratio {el/ideal:.3f}; 429s received: {t429}")
 PY
-  kill %1; wait 2>/dev/null || true
+  kill "$SANDBOX_PID"; wait "$SANDBOX_PID" 2>/dev/null || true
 }
 
 memory() {
@@ -97,7 +98,7 @@ memory() {
   rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/mem.txt")
   el=$(grep -oP '[0-9.]+(?=s elapsed)' "$WORK/mem.txt")
   echo "memory: 1 GiB upload in ${el} s, client max RSS $((rss / 1024)) MiB"
-  kill %1; wait 2>/dev/null || true
+  kill "$SANDBOX_PID"; wait "$SANDBOX_PID" 2>/dev/null || true
 }
 
 case "$what" in

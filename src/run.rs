@@ -6,7 +6,9 @@ use crate::connect::Connection;
 use crate::error::{Error, Result};
 use crate::exec::resolve::resolve_tickets;
 use crate::exec::retry::{with_retries, RetryPolicy};
-use crate::exec::{self, Cancel, ExecConfig, Prior, Progress, ProgressMode, Reconciler, Task};
+use crate::exec::{
+    self, Cancel, ExecConfig, ExecFatal, Prior, Progress, ProgressMode, Reconciler, Task,
+};
 use crate::job::{self, Job, Severity, TicketRef, ValidateOptions};
 use crate::journal::{self, latest_by_key, now_rfc3339, ResultRow, Status, Summary};
 use crate::plan::{self, Operation};
@@ -90,24 +92,25 @@ pub async fn run_import(
     };
     let (tasks, done) = tasks(&ops, &resolved, &previous);
     summary.skipped = done as u64;
-    if opts.dry_run {
-        write_plan(&settings, &ops, &tasks, &previous, &mut summary)?;
+    let outcome = if opts.dry_run {
+        write_plan(&settings, &ops, &tasks, &previous, &mut summary)
     } else {
-        execute(
-            &client,
-            &settings,
-            &job,
+        let run = Run {
+            client: &client,
+            settings: &settings,
+            job: &job,
             opts,
-            &ops,
-            tasks,
-            &previous,
-            &cancel,
-            &mut summary,
-        )
-        .await?;
-    }
+            ops: &ops,
+        };
+        execute(&run, tasks, &previous, &cancel, &mut summary).await
+    };
     summary.interrupted = interrupted.is_cancelled();
     fill_client_stats(&mut summary, &client, started);
+    if let Err(e) = outcome {
+        // The results are written: show what was done before the error that stopped the run.
+        eprintln!("{summary}");
+        return Err(e);
+    }
     Ok(summary)
 }
 
@@ -181,7 +184,11 @@ pub(crate) async fn preflight(
         Err(e @ (ApiError::Connect(_) | ApiError::Timeout(_) | ApiError::NoResponse(_))) => {
             Err(fatal_from(client, e))
         }
-        // Some proxies do not route /api/health: only "nobody answers" is fatal here.
+        Err(ApiError::Status { status: 404, .. }) => Err(Error::Fatal(format!(
+            "no Alga PSA API at {}: /api/health answered 404 (check --base-url: it is the server's root, without /api)",
+            client.base_url()
+        ))),
+        // Some proxies do not route /api/health: only "nobody there" is fatal here.
         Err(_) => Ok(()),
     }
 }
@@ -342,19 +349,30 @@ pub fn group_thousands(n: u64) -> String {
     out
 }
 
+/// What `execute` needs from the run.
+struct Run<'a> {
+    client: &'a Client,
+    settings: &'a Settings,
+    job: &'a Job,
+    opts: &'a RunOptions,
+    ops: &'a [Operation],
+}
+
 /// Execute the tasks through the journal and count the outcomes.
-#[allow(clippy::too_many_arguments)]
 async fn execute(
-    client: &Client,
-    settings: &Settings,
-    job: &Job,
-    opts: &RunOptions,
-    ops: &[Operation],
+    run: &Run<'_>,
     tasks: Vec<Task>,
     previous: &HashMap<String, ResultRow>,
     cancel: &Cancel,
     summary: &mut Summary,
 ) -> Result<()> {
+    let Run {
+        client,
+        settings,
+        job,
+        opts,
+        ops,
+    } = *run;
     let (journal, handle) = journal::open(&settings.results)?;
     let mode = if opts.quiet {
         ProgressMode::Quiet
@@ -380,7 +398,11 @@ async fn execute(
     journal.finish(&order).await?;
     outcome.statuses.iter().for_each(|s| summary.count(*s));
     match outcome.fatal {
-        Some(e) => Err(fatal_from(client, e)),
+        Some(ExecFatal::Rejected(e) | ExecFatal::Unreachable(e)) => Err(fatal_from(client, e)),
+        Some(ExecFatal::Journal(e)) => Err(Error::Fatal(format!(
+            "{e} ({}); nothing more was sent, and the next run reconciles what was in flight",
+            settings.results.display()
+        ))),
         None => Ok(()),
     }
 }

@@ -285,7 +285,13 @@ impl Client {
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default();
-        let err = self.redact_err(status_error(status, &headers, &body));
+        // Scrub the key from the raw body before it is parsed and shortened: a cut could
+        // otherwise leave part of an echoed key in the message.
+        let body = redact(
+            String::from_utf8_lossy(&body).into_owned(),
+            &self.inner.secret,
+        );
+        let err = self.redact_err(status_error(status, &headers, body.as_bytes()));
         self.observe_budget(&headers, sent_at, seq);
         if status == 429 {
             self.on_throttled(&err);

@@ -20,7 +20,8 @@ pub(crate) fn rate_headers(headers: &HeaderMap) -> Option<(i64, i64)> {
 ///
 /// Understands the envelope `{"error":{"code","message","details":{"retry_after_ms"}}}`, the
 /// edge's plain `{"error":"..."}`, an empty body (405) and anything else (shortened raw text).
-/// `retry_after_ms` in the body wins over the whole-second `Retry-After` header.
+/// `retry_after_ms` in the body wins over the whole-second `Retry-After` header. When
+/// `details` is a list of validation issues, the first one is appended to the message.
 pub(crate) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> ApiError {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let err = json.as_ref().and_then(|j| j.get("error"));
@@ -28,10 +29,7 @@ pub(crate) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Api
         Some(serde_json::Value::String(s)) => (None, s.clone()),
         Some(obj @ serde_json::Value::Object(_)) => (
             obj.get("code").and_then(|c| c.as_str()).map(str::to_string),
-            obj.get("message")
-                .and_then(|m| m.as_str())
-                .unwrap_or_default()
-                .to_string(),
+            envelope_message(obj),
         ),
         _ => (None, raw_message(status, body)),
     };
@@ -46,6 +44,48 @@ pub(crate) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Api
         message: one_line(&message),
         retry_after: body_wait.or_else(|| header_retry_after(headers)),
     }
+}
+
+/// `error.message`, followed by the first validation issue of `error.details` when there is
+/// one: `Validation failed: comment_text: Required (+1 more)`.
+fn envelope_message(err: &serde_json::Value) -> String {
+    let message = err
+        .get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default();
+    match err.get("details").and_then(first_issue) {
+        Some(issue) if message.is_empty() => issue,
+        Some(issue) => format!("{message}: {issue}"),
+        None => message.to_string(),
+    }
+}
+
+/// The first zod issue of a `details` array as `path: message`, with ` (+N more)` for the rest.
+fn first_issue(details: &serde_json::Value) -> Option<String> {
+    let issues = details.as_array()?;
+    let first = issues.first()?;
+    let message = first.get("message")?.as_str()?;
+    let path: Vec<String> = first
+        .get("path")
+        .and_then(|p| p.as_array())
+        .map(|p| {
+            p.iter()
+                .map(|part| match part {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = if path.is_empty() {
+        message.to_string()
+    } else {
+        format!("{}: {message}", path.join("."))
+    };
+    if issues.len() > 1 {
+        out.push_str(&format!(" (+{} more)", issues.len() - 1));
+    }
+    Some(out)
 }
 
 /// The message for a body that is not an error envelope.
@@ -248,6 +288,43 @@ mod tests {
             br#"{"error":{"code":"NOT_FOUND","message":"ticket not found"}}"#,
         );
         assert_eq!(e.to_string(), "http 404 NOT_FOUND: ticket not found");
+    }
+
+    /// Body of the capture `28_missing_comment_text` (alga-api/captures), verbatim.
+    const CAPTURE_28: &str = r#"{"error":{"code":"VALIDATION_ERROR","message":"Validation failed","details":[{"code":"invalid_type","expected":"string","received":"undefined","path":["comment_text"],"message":"Required"}]}}"#;
+    /// Body of the capture `29_empty_comment_text` (alga-api/captures), verbatim.
+    const CAPTURE_29: &str = r#"{"error":{"code":"VALIDATION_ERROR","message":"Validation failed","details":[{"code":"too_small","minimum":1,"type":"string","inclusive":true,"exact":false,"message":"Comment text is required","path":["comment_text"]},{"code":"custom","message":"Comment text is required","path":["comment_text"]}]}}"#;
+
+    #[test]
+    fn validation_details_are_appended_to_the_message() {
+        let cases = [
+            (
+                CAPTURE_28.to_string(),
+                "http 400 VALIDATION_ERROR: Validation failed: comment_text: Required",
+            ),
+            (
+                CAPTURE_29.to_string(),
+                "http 400 VALIDATION_ERROR: Validation failed: comment_text: \
+                 Comment text is required (+1 more)",
+            ),
+            (
+                r#"{"error":{"code":"VALIDATION_ERROR","message":"Validation failed","details":[{"path":["comment_text"],"message":"Comment text is too long (max 5000 characters)"}]}}"#.to_string(),
+                "http 400 VALIDATION_ERROR: Validation failed: comment_text: \
+                 Comment text is too long (max 5000 characters)",
+            ),
+            (
+                r#"{"error":{"code":"VALIDATION_ERROR","message":"Validation failed","details":[{"path":[],"message":"Expected object,\nreceived array"}]}}"#.to_string(),
+                "http 400 VALIDATION_ERROR: Validation failed: Expected object, received array",
+            ),
+            (
+                r#"{"error":{"code":"VALIDATION_ERROR","message":"Validation failed","details":[{"path":["items",0,"name"],"message":"Required"}]}}"#.to_string(),
+                "http 400 VALIDATION_ERROR: Validation failed: items.0.name: Required",
+            ),
+        ];
+        for (body, want) in cases {
+            let e = status_error(400, &HeaderMap::new(), body.as_bytes());
+            assert_eq!(e.to_string(), want);
+        }
     }
 
     #[test]

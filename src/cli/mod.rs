@@ -54,7 +54,8 @@ enum Command {
 /// Where the server is and who we are.
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct ConnArgs {
-    /// Base URL of the Alga PSA server (default: the job file's base_url).
+    /// Base URL of the Alga PSA server, its root without /api (`run` falls back to the job
+    /// file's base_url).
     #[arg(long, env = "ALGA_BASE_URL")]
     base_url: Option<String>,
     /// Read the API key from this file (else from the ALGA_API_KEY environment variable).
@@ -90,9 +91,8 @@ impl ConnArgs {
 /// The key from `--api-key-file` or `ALGA_API_KEY`.
 fn read_api_key(file: Option<&std::path::Path>) -> Result<ApiKey> {
     let key = match file {
-        Some(p) => {
-            std::fs::read_to_string(p).map_err(|e| Error::io("cannot read api key file", p, e))?
-        }
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| Error::Usage(format!("cannot read api key file {}: {e}", p.display())))?,
         None => std::env::var("ALGA_API_KEY").map_err(|_| {
             Error::Usage("no API key: set ALGA_API_KEY or pass --api-key-file PATH".into())
         })?,

@@ -17,14 +17,15 @@ impl Cancel {
         Self::default()
     }
 
-    /// Listen for Ctrl-C: once stops scheduling, twice aborts in-flight requests.
-    /// Returns a token that is cancelled when the user pressed Ctrl-C at least once.
+    /// Listen for Ctrl-C (and SIGTERM, as sent by `timeout`, cron or systemd): once stops
+    /// scheduling, twice aborts in-flight requests. Returns a token that is cancelled when a
+    /// first signal arrived.
     pub fn install_ctrl_c(&self, quiet: bool) -> CancellationToken {
         let this = self.clone();
         let interrupted = CancellationToken::new();
         let flag = interrupted.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_err() {
+            if !stop_signal().await {
                 return;
             }
             flag.cancel();
@@ -34,7 +35,7 @@ impl Cancel {
                     "\ninterrupted: finishing in-flight operations (Ctrl-C again to abort them)"
                 );
             }
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if stop_signal().await {
                 if !quiet {
                     eprintln!("aborting in-flight operations; the next run reconciles them");
                 }
@@ -42,5 +43,24 @@ impl Cancel {
             }
         });
         interrupted
+    }
+}
+
+/// The next Ctrl-C or SIGTERM; false when signals cannot be listened to.
+async fn stop_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c().await.is_ok();
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            _ = term.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
     }
 }

@@ -3,14 +3,18 @@
 //! for each intent and outcome. It knows nothing of job files or CSV.
 
 use super::cancel::Cancel;
+use super::lanes;
 use super::progress::Progress;
 use super::reconcile::{DocumentProbe, Reconciler};
 use super::retry::{with_retries, Attempted, RetryPolicy};
 use crate::api::{ApiError, Client, NewComment, RetryClass, METADATA_OP_KEY};
-use crate::journal::{now_rfc3339, JournalHandle, ResultRow, Status, OUTCOME_UNKNOWN};
+use crate::journal::{
+    now_rfc3339, JournalError, JournalHandle, ResultRow, Status, OUTCOME_UNKNOWN,
+};
 use crate::plan::{OpKind, Operation};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use uuid::Uuid;
 
@@ -58,9 +62,23 @@ pub struct Task {
 pub struct ExecOutcome {
     /// Final status of every task, in no particular order.
     pub statuses: Vec<Status>,
-    /// The error that stopped the run (a rejected key).
-    pub fatal: Option<ApiError>,
+    /// Why the whole run stopped early, if it did.
+    pub fatal: Option<ExecFatal>,
 }
+
+/// Why the executor stopped the whole run.
+#[derive(Debug, Clone)]
+pub enum ExecFatal {
+    /// The server rejected the key (401).
+    Rejected(ApiError),
+    /// Several operations in a row could not reach the server at all.
+    Unreachable(ApiError),
+    /// The results file cannot be written: nothing may be sent without its intent on disk.
+    Journal(JournalError),
+}
+
+/// Operations in a row that ended with "no connection" before the run is declared fatal.
+const UNREACHABLE_STREAK: u32 = 3;
 
 struct Ctx<'a> {
     client: &'a Client,
@@ -69,7 +87,8 @@ struct Ctx<'a> {
     journal: &'a JournalHandle,
     reconciler: &'a Reconciler,
     progress: &'a Progress,
-    fatal: Mutex<Option<ApiError>>,
+    fatal: Mutex<Option<ExecFatal>>,
+    unreachable_streak: AtomicU32,
 }
 
 /// Run every task; rows go to `journal` as they happen.
@@ -90,8 +109,9 @@ pub async fn execute(
         reconciler,
         progress,
         fatal: Mutex::new(None),
+        unreachable_streak: AtomicU32::new(0),
     };
-    let lanes = lanes(tasks);
+    let lanes = lanes::lanes(tasks);
     let statuses: Vec<Vec<Status>> = futures::stream::iter(lanes)
         .map(|lane| run_lane(&ctx, lane))
         .buffer_unordered(cfg.concurrency.max(1))
@@ -104,36 +124,29 @@ pub async fn execute(
     }
 }
 
-/// Group tasks into lanes: the comments of one ticket form one lane (posted in job order);
-/// every upload is a lane of its own. Lanes keep the order of their first task.
-fn lanes(tasks: Vec<Task>) -> Vec<Vec<Task>> {
-    let mut out: Vec<Vec<Task>> = Vec::new();
-    let mut comment_lane: std::collections::HashMap<String, usize> = Default::default();
-    for t in tasks {
-        match t.op.kind {
-            OpKind::Comment(_) => {
-                let key = match &t.ticket_id {
-                    Ok(id) => id.to_string(),
-                    Err(_) => t.op.ticket.to_string(),
-                };
-                match comment_lane.get(&key) {
-                    Some(&i) => out[i].push(t),
-                    None => {
-                        comment_lane.insert(key, out.len());
-                        out.push(vec![t]);
-                    }
-                }
-            }
-            OpKind::Upload { .. } => out.push(vec![t]),
-        }
-    }
-    out
-}
-
 async fn run_lane(ctx: &Ctx<'_>, lane: Vec<Task>) -> Vec<Status> {
     let mut statuses = Vec::with_capacity(lane.len());
+    let mut blocked: Option<String> = None;
     for task in &lane {
-        let row = run_task(ctx, task).await;
+        let comment = matches!(task.op.kind, OpKind::Comment(_));
+        let row = match &blocked {
+            Some(why) if comment => {
+                let mut row = base_row(&task.op);
+                row.ticket_id = task
+                    .ticket_id
+                    .as_ref()
+                    .map(Uuid::to_string)
+                    .unwrap_or_default();
+                finish(row, Status::Cancelled, why.clone())
+            }
+            _ => run_task(ctx, task).await,
+        };
+        if comment && blocked.is_none() && lanes::blocks_thread(&row) {
+            blocked = Some(format!(
+                "not sent: an earlier comment of this ticket ({}) did not finish; kept for the next run so that the thread stays in order",
+                row.source
+            ));
+        }
         let status = row.status;
         ctx.progress
             .finished(matches!(status, Status::Failed | Status::Cancelled));
@@ -200,6 +213,7 @@ async fn run_task(ctx: &Ctx<'_>, task: &Task) -> ResultRow {
             Ok(Some(id)) => return found(row, &task.op, id),
             Ok(None) => {}
             Err(e) => {
+                note_failure(ctx, &e);
                 let why = format!("{OUTCOME_UNKNOWN}: reconciliation failed: {}", e.one_line());
                 return finish(row, Status::Failed, why);
             }
@@ -222,7 +236,11 @@ async fn send_until_known(
         intent.status = Status::Sending;
         intent.finished_at = now_rfc3339();
         let since = Some(Utc::now());
-        ctx.journal.record_flushed(intent).await;
+        if let Err(e) = ctx.journal.record_flushed(intent).await {
+            set_fatal(ctx, ExecFatal::Journal(e));
+            let why = "not sent: the results file cannot be written".to_string();
+            return finish(row, Status::Cancelled, why);
+        }
         let attempted = tokio::select! {
             a = send(ctx, task, ticket) => a,
             () = ctx.cancel.hard.cancelled() => {
@@ -232,27 +250,34 @@ async fn send_until_known(
         };
         row.attempts += attempted.attempts;
         let err = match attempted.result {
-            Ok(created) => return created_row(ctx, row, created),
+            Ok(created) => {
+                ctx.unreachable_streak.store(0, Ordering::Relaxed);
+                return created_row(ctx, row, created);
+            }
             Err(e) => e,
         };
         row.http_status = err.status().map(|s| s.to_string()).unwrap_or_default();
         match err.class(false) {
             RetryClass::OutcomeUnknown => {}
             RetryClass::Fatal => {
-                set_fatal(ctx, &err);
+                set_fatal(ctx, ExecFatal::Rejected(err.clone()));
                 return finish(row, Status::Failed, err.one_line());
             }
             _ if matches!(err, ApiError::Cancelled) => {
                 let why = format!("{OUTCOME_UNKNOWN}: aborted in flight");
                 return finish(row, Status::Cancelled, why);
             }
-            _ => return finish(row, Status::Failed, err.one_line()),
+            _ => {
+                note_failure(ctx, &err);
+                return finish(row, Status::Failed, err.one_line());
+            }
         }
         last = err.one_line();
         match lookup(ctx, task, ticket, since, true).await {
             Ok(Some(id)) => return found(row, &task.op, id),
             Ok(None) => ctx.client.note_retry(),
             Err(e) => {
+                note_failure(ctx, &e);
                 let why = format!(
                     "{OUTCOME_UNKNOWN}: {last}; reconciliation failed: {}",
                     e.one_line()
@@ -296,11 +321,27 @@ fn found(mut row: ResultRow, op: &Operation, id: Uuid) -> ResultRow {
     finish(row, Status::Existing, String::new())
 }
 
-fn set_fatal(ctx: &Ctx<'_>, err: &ApiError) {
+fn set_fatal(ctx: &Ctx<'_>, why: ExecFatal) {
     if let Ok(mut f) = ctx.fatal.lock() {
-        f.get_or_insert_with(|| err.clone());
+        f.get_or_insert(why);
     }
     ctx.cancel.soft.cancel();
+}
+
+/// Count operations that end without reaching the server; a streak of them stops the run
+/// (a server that died mid-run would otherwise cost every remaining operation its retries).
+fn note_failure(ctx: &Ctx<'_>, err: &ApiError) {
+    if matches!(
+        err,
+        ApiError::Connect(_) | ApiError::Timeout(_) | ApiError::NoResponse(_)
+    ) {
+        let streak = ctx.unreachable_streak.fetch_add(1, Ordering::Relaxed) + 1;
+        if streak >= UNREACHABLE_STREAK {
+            set_fatal(ctx, ExecFatal::Unreachable(err.clone()));
+        }
+    } else {
+        ctx.unreachable_streak.store(0, Ordering::Relaxed);
+    }
 }
 
 /// One create, with retries for what is safe to retry.
@@ -372,60 +413,5 @@ async fn lookup(
                 .find_document(client, policy, hard, ticket, probe, fresh)
                 .await
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::job::{CommentSpec, TicketRef, UploadSpec};
-
-    fn task(ticket: &str, comment: bool, n: usize) -> Task {
-        let kind = if comment {
-            OpKind::Comment(CommentSpec {
-                text: format!("c{n}"),
-                is_internal: false,
-                is_resolution: false,
-            })
-        } else {
-            OpKind::Upload {
-                spec: UploadSpec {
-                    path: "f".into(),
-                    name: "f".into(),
-                    size: 1,
-                },
-                sha256: String::new(),
-                mime: "text/plain".into(),
-            }
-        };
-        Task {
-            op: Operation {
-                op_key: format!("k{n}"),
-                source: format!("job.csv:{n}"),
-                ticket: TicketRef::Number(ticket.into()),
-                kind,
-            },
-            ticket_id: Err("unresolved".into()),
-            prior: Prior::Fresh,
-        }
-    }
-
-    #[test]
-    fn comments_of_a_ticket_share_one_ordered_lane_and_uploads_run_alone() {
-        let l = lanes(vec![
-            task("A", true, 1),
-            task("B", true, 2),
-            task("A", false, 3),
-            task("A", true, 4),
-            task("A", false, 5),
-        ]);
-        let keys: Vec<Vec<&str>> = l
-            .iter()
-            .map(|lane| lane.iter().map(|t| t.op.op_key.as_str()).collect())
-            .collect();
-        assert_eq!(
-            keys,
-            vec![vec!["k1", "k4"], vec!["k2"], vec!["k3"], vec!["k5"]]
-        );
     }
 }

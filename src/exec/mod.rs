@@ -3,12 +3,13 @@
 
 mod cancel;
 mod executor;
+mod lanes;
 mod progress;
 mod reconcile;
 pub mod resolve;
 pub mod retry;
 
 pub use cancel::Cancel;
-pub use executor::{base_row, execute, ExecConfig, ExecOutcome, Prior, Task};
+pub use executor::{base_row, execute, ExecConfig, ExecFatal, ExecOutcome, Prior, Task};
 pub use progress::{Progress, ProgressMode};
 pub use reconcile::Reconciler;

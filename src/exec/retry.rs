@@ -6,6 +6,7 @@
 //! errors return at once. Every retry is counted with [`Client::note_retry`].
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,46 +149,19 @@ where
 {
     let mut backoff = policy.backoff();
     let mut attempts = 0;
-    let cancelled = |attempts, class| Attempted {
-        result: Err(ApiError::Cancelled),
-        attempts,
-        class: Some(class),
-    };
     loop {
         if cancel.is_cancelled() {
             return cancelled(attempts, RetryClass::Permanent);
         }
-        let sent = Arc::new(AtomicBool::new(false));
-        let result = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => {
-                if !sent.load(Ordering::Relaxed) {
-                    return cancelled(attempts, RetryClass::Permanent);
-                }
-                let class = if idempotent { RetryClass::Permanent } else { RetryClass::OutcomeUnknown };
-                return cancelled(attempts + 1, class);
-            }
-            r = track_sent(Arc::clone(&sent), attempt()) => r,
+        let result = match race_cancel(attempt(), attempts, idempotent, cancel).await {
+            ControlFlow::Continue(result) => result,
+            ControlFlow::Break(done) => return done,
         };
         attempts += 1;
-        let err = match result {
-            Ok(value) => {
-                return Attempted {
-                    result: Ok(value),
-                    attempts,
-                    class: None,
-                }
-            }
-            Err(e) => e,
+        let err = match settle(result, attempts, idempotent, policy) {
+            ControlFlow::Continue(err) => err,
+            ControlFlow::Break(done) => return done,
         };
-        let class = err.class(idempotent);
-        if class != RetryClass::Retry || attempts > policy.max_retries {
-            return Attempted {
-                result: Err(err),
-                attempts,
-                class: Some(class),
-            };
-        }
         let delay = retry_delay(&err, policy, &mut backoff);
         tracing::debug!(attempts, ?delay, error = %err.one_line(), "retrying");
         client.note_retry();
@@ -197,6 +171,69 @@ where
             _ = tokio::time::sleep(delay) => {}
         }
     }
+}
+
+/// The outcome of an operation stopped by cancellation.
+fn cancelled<T>(attempts: u32, class: RetryClass) -> Attempted<T> {
+    Attempted {
+        result: Err(ApiError::Cancelled),
+        attempts,
+        class: Some(class),
+    }
+}
+
+/// Runs one attempt unless `cancel` fires first (`made` attempts so far). A cancelled create
+/// whose request was already handed to the network counts as an attempt of unknown outcome.
+async fn race_cancel<T, Fut>(
+    attempt: Fut,
+    made: u32,
+    idempotent: bool,
+    cancel: &CancellationToken,
+) -> ControlFlow<Attempted<T>, Result<T, ApiError>>
+where
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let sent = Arc::new(AtomicBool::new(false));
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => {
+            if !sent.load(Ordering::Relaxed) {
+                return ControlFlow::Break(cancelled(made, RetryClass::Permanent));
+            }
+            let class = if idempotent { RetryClass::Permanent } else { RetryClass::OutcomeUnknown };
+            ControlFlow::Break(cancelled(made + 1, class))
+        }
+        r = track_sent(Arc::clone(&sent), attempt) => ControlFlow::Continue(r),
+    }
+}
+
+/// Decides after attempt number `attempts`: done (success, a final class, or out of retries),
+/// or the error to retry.
+fn settle<T>(
+    result: Result<T, ApiError>,
+    attempts: u32,
+    idempotent: bool,
+    policy: &RetryPolicy,
+) -> ControlFlow<Attempted<T>, ApiError> {
+    let err = match result {
+        Ok(value) => {
+            return ControlFlow::Break(Attempted {
+                result: Ok(value),
+                attempts,
+                class: None,
+            })
+        }
+        Err(e) => e,
+    };
+    let class = err.class(idempotent);
+    if class != RetryClass::Retry || attempts > policy.max_retries {
+        return ControlFlow::Break(Attempted {
+            result: Err(err),
+            attempts,
+            class: Some(class),
+        });
+    }
+    ControlFlow::Continue(err)
 }
 
 /// How long to wait before retrying after `err`.

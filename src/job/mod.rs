@@ -16,6 +16,7 @@ mod validate;
 
 pub use load::load_and_validate;
 pub use problems::describe;
+pub use split::server_len;
 
 use std::path::PathBuf;
 use uuid::Uuid;

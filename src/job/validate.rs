@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::problems::Problems;
-use super::split::split_comment;
+use super::split::{server_len, split_comment};
 use super::{
     Action, CommentSpec, JobItem, TicketRef, UploadSpec, ValidateOptions, MAX_COMMENT_CHARS,
 };
@@ -70,7 +70,7 @@ pub(crate) fn rows_to_items(
             .iter()
             .map(|a| (a.source.clone(), check_attachment(a, opts, problems)))
             .collect();
-        if comments.is_empty() && row.attachments.is_empty() {
+        if !has_text(&row) && row.attachments.is_empty() {
             problems.warn(
                 &row.loc,
                 "nothing to do: no comment text and no attachments",
@@ -83,6 +83,13 @@ pub(crate) fn rows_to_items(
         }
     }
     items
+}
+
+/// Whether the row has comment text (even text that failed its checks).
+fn has_text(row: &RawRow) -> bool {
+    row.comment
+        .as_ref()
+        .is_some_and(|c| !c.text.trim().is_empty())
 }
 
 fn push_items(
@@ -147,7 +154,7 @@ fn note_duplicate(
     }
 }
 
-/// Trim, check the length, and split when allowed. Empty text yields no comment.
+/// Trim, check the length (UTF-16 units, as the server counts), and split when allowed. Empty text yields no comment.
 fn check_comment(
     c: &RawComment,
     opts: &ValidateOptions,
@@ -157,7 +164,7 @@ fn check_comment(
     if text.is_empty() {
         return Vec::new();
     }
-    let count = text.chars().count();
+    let count = server_len(text);
     let texts = if count <= MAX_COMMENT_CHARS {
         vec![text.to_string()]
     } else if opts.split_long_comments {
@@ -166,8 +173,8 @@ fn check_comment(
         problems.error(
             &c.loc,
             format!(
-                "comment has {count} characters, over the limit of {MAX_COMMENT_CHARS} \
-                 (split it, or use --split-long-comments)"
+                "comment has {count} characters (UTF-16 units, as the server counts), over the \
+                 limit of {MAX_COMMENT_CHARS} (split it, or use --split-long-comments)"
             ),
         );
         return Vec::new();
@@ -437,5 +444,51 @@ mod tests {
             }
             _ => panic!("expected uploads"),
         }
+    }
+
+    #[test]
+    fn length_is_counted_in_utf16_units_like_the_server() {
+        let emoji = "\u{1F600}".repeat(2600); // 2,600 chars, 5,200 UTF-16 units
+        let (items, problems) = run(
+            vec![row("j.csv:2", &emoji, &[])],
+            &ValidateOptions::default(),
+        );
+        assert!(items.is_empty());
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].severity, Severity::Error);
+        assert!(problems[0].message.contains("5200 characters"));
+        let opts = ValidateOptions {
+            split_long_comments: true,
+            ..ValidateOptions::default()
+        };
+        let long = "\u{1F600}".repeat(6000);
+        let (items, problems) = run(vec![row("j.csv:2", &long, &[])], &opts);
+        assert!(problems.is_empty());
+        assert_eq!(items.len(), 3);
+        for item in &items {
+            match &item.action {
+                Action::Comment(c) => assert!(c.text.trim().encode_utf16().count() <= 5000),
+                Action::Upload(_) => panic!("expected a comment"),
+            }
+        }
+    }
+
+    #[test]
+    fn too_long_comment_is_not_also_nothing_to_do() {
+        let long = "x".repeat(5001);
+        let (items, problems) = run(
+            vec![row("j.csv:2", &long, &[]), row("j.csv:3", " \n ", &[])],
+            &ValidateOptions::default(),
+        );
+        assert!(items.is_empty());
+        let msgs: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.location.as_str(), p.message.as_str()))
+            .collect();
+        assert_eq!(problems.len(), 2, "{msgs:?}");
+        assert_eq!(problems[0].location, "j.csv:2: column comment_text");
+        assert!(problems[0].message.contains("5001 characters"));
+        assert_eq!(problems[1].location, "j.csv:3");
+        assert!(problems[1].message.starts_with("nothing to do"));
     }
 }

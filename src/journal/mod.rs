@@ -9,4 +9,4 @@ pub use row::{
     latest_by_key, now_rfc3339, read_rows, ReadError, ResultRow, Status, COLUMNS, OUTCOME_UNKNOWN,
 };
 pub use summary::Summary;
-pub use writer::{open, write_atomic, Journal, JournalHandle};
+pub use writer::{open, write_atomic, Journal, JournalError, JournalHandle};

@@ -12,8 +12,13 @@ use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot};
 
 enum Msg {
-    Row(Box<ResultRow>, Option<oneshot::Sender<()>>),
+    Row(Box<ResultRow>, Option<oneshot::Sender<Result<(), String>>>),
 }
+
+/// The journal could not record a row: nothing more may be sent.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot write the results file: {0}")]
+pub struct JournalError(pub String);
 
 /// Handle for sending rows to the journal task. Cheap to clone.
 #[derive(Clone)]
@@ -22,7 +27,8 @@ pub struct JournalHandle {
 }
 
 impl JournalHandle {
-    /// Append a row (not waiting for the write).
+    /// Append a row (not waiting for the write; a failed write surfaces at the next
+    /// [`JournalHandle::record_flushed`] and in [`Journal::finish`]).
     pub fn record(&self, row: ResultRow) {
         // The writer only stops after every handle is dropped, so this cannot fail while
         // a handle exists; a failed write is reported by `Journal::finish`.
@@ -30,10 +36,16 @@ impl JournalHandle {
     }
 
     /// Append a row and wait until it is written and flushed (intents before a create).
-    pub async fn record_flushed(&self, row: ResultRow) {
+    /// An error means the row is not on disk (nor any later one): the create must not be sent.
+    pub async fn record_flushed(&self, row: ResultRow) -> Result<(), JournalError> {
         let (ack, done) = oneshot::channel();
-        if self.tx.send(Msg::Row(Box::new(row), Some(ack))).is_ok() {
-            let _ = done.await;
+        self.tx
+            .send(Msg::Row(Box::new(row), Some(ack)))
+            .map_err(|_| JournalError("the journal writer has stopped".into()))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(JournalError(e)),
+            Err(_) => Err(JournalError("the journal writer has stopped".into())),
         }
     }
 }
@@ -49,6 +61,9 @@ pub struct Journal {
 pub fn open(path: &Path) -> Result<(Journal, JournalHandle)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
+    }
+    if path.is_file() {
+        drop_torn_tail(path).map_err(|e| Error::io("cannot write results file", path, e))?;
     }
     let fresh = std::fs::metadata(path)
         .map(|m| m.len() == 0)
@@ -72,6 +87,19 @@ pub fn open(path: &Path) -> Result<(Journal, JournalHandle)> {
         },
         JournalHandle { tx },
     ))
+}
+
+/// A process killed mid-write can leave a last line without its newline; appending to it would
+/// corrupt the next row, so cut the file back to its last complete line.
+fn drop_torn_tail(path: &Path) -> std::io::Result<()> {
+    let bytes = std::fs::read(path)?;
+    if bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.set_len(keep as u64)?;
+    file.sync_all()
 }
 
 fn header_line() -> String {
@@ -103,7 +131,7 @@ fn write_loop(
             }
         }
         if let Some(ack) = ack {
-            let _ = ack.send(());
+            let _ = ack.send(failed.as_ref().map_or(Ok(()), |e| Err(e.to_string())));
         }
     }
     match failed {
@@ -167,11 +195,68 @@ mod tests {
     use super::*;
     use crate::journal::{read_rows, Status};
 
-    #[test]
-    fn an_atomic_rewrite_reads_back_with_one_header() {
+    fn row(key: &str, status: Status) -> ResultRow {
+        ResultRow {
+            op_key: key.into(),
+            status,
+            ..sample()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_cut_before_appending() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("new-folder").join("r.csv");
-        let row = ResultRow {
+        let path = dir.path().join("r.csv");
+        let (journal, handle) = open(&path).unwrap();
+        handle
+            .record_flushed(row("a", Status::Sending))
+            .await
+            .unwrap();
+        drop(handle);
+        journal.finish(&[]).await.unwrap();
+        let mut torn = std::fs::read(&path).unwrap();
+        torn.extend_from_slice(b"b,job.csv:3,TIC001000,,comm");
+        std::fs::write(&path, torn).unwrap();
+        let (journal, handle) = open(&path).unwrap();
+        handle.record(row("a", Status::Created));
+        handle.record(row("c", Status::Created));
+        drop(handle);
+        journal.finish(&["a".into(), "c".into()]).await.unwrap();
+        let rows = read_rows(&path).unwrap();
+        let keys: Vec<(&str, Status)> =
+            rows.iter().map(|r| (r.op_key.as_str(), r.status)).collect();
+        assert_eq!(keys, vec![("a", Status::Created), ("c", Status::Created)]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_failed_write_refuses_every_later_intent() {
+        // /dev/full answers every write with ENOSPC, as a full disk would.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::task::spawn_blocking(move || write_loop(file, rx));
+        let handle = JournalHandle { tx };
+        assert!(handle
+            .record_flushed(row("a", Status::Sending))
+            .await
+            .is_err());
+        handle.record(row("b", Status::Created));
+        assert!(handle
+            .record_flushed(row("c", Status::Sending))
+            .await
+            .is_err());
+        drop(handle);
+        assert!(
+            task.await.unwrap().is_err(),
+            "finish reports the failure too"
+        );
+    }
+
+    fn sample() -> ResultRow {
+        ResultRow {
             op_key: "k".into(),
             source: "job.csv:2".into(),
             ticket: "TIC001000".into(),
@@ -187,7 +272,14 @@ mod tests {
             attempts: 1,
             error: String::new(),
             finished_at: String::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn an_atomic_rewrite_reads_back_with_one_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new-folder").join("r.csv");
+        let row = sample();
         write_atomic(&path, &[row.clone(), row.clone()]).unwrap();
         assert_eq!(read_rows(&path).unwrap(), vec![row.clone(), row]);
         let text = std::fs::read_to_string(&path).unwrap();

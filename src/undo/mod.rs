@@ -108,10 +108,10 @@ fn redaction_text(text: Option<&str>) -> Result<Option<String>> {
             "--redact-comments needs a non-empty text".into(),
         ));
     }
-    let n = text.chars().count();
+    let n = crate::job::server_len(text);
     if n > MAX_COMMENT_CHARS {
         return Err(Error::Usage(format!(
-            "--redact-comments text has {n} characters; the server accepts at most {MAX_COMMENT_CHARS}"
+            "--redact-comments text has {n} characters (UTF-16 units, as the server counts); the server accepts at most {MAX_COMMENT_CHARS}"
         )));
     }
     Ok(Some(text.to_string()))

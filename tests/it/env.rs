@@ -68,6 +68,8 @@ impl TestEnv {
             .env("ALGA_API_KEY", KEY)
             .env_remove("ALGA_TENANT_ID")
             .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         cmd
     }

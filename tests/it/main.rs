@@ -3,6 +3,7 @@
 mod api;
 mod backup;
 mod env;
+mod failures;
 mod import;
 mod resume;
 mod sandbox;
