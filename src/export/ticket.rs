@@ -132,7 +132,7 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> TicketResult {
         .find_map(|e| e.file(dir).parent().map(Path::to_path_buf))
         .unwrap_or_else(|| dir.join(folder_name(t)));
     handle_gone(ctx, &label, &docs, &known);
-    let plan = plan_paths(&folder, dir, &docs, &known, ctx.opts.comments);
+    let plan = plan_paths(&folder, dir, &docs, &known);
     let (mut failed, mut complete) = back_up_documents(ctx, t, &docs, plan, &known).await;
     if ctx.opts.comments {
         if ctx.cancel.soft.is_cancelled() {
@@ -175,20 +175,15 @@ async fn back_up_documents(
 }
 
 /// Where each listed document goes: kept paths for known ones, fresh unique names for new
-/// ones (assigned in document-id order, so reruns agree).
+/// ones (assigned in document-id order, so reruns agree). `comments.jsonl` is never given to
+/// a document, with or without `--comments` (a later run may export comments).
 fn plan_paths(
     folder: &Path,
     dir: &Path,
     docs: &[Document],
     known: &HashMap<Uuid, Entry>,
-    with_comments: bool,
 ) -> Vec<PathBuf> {
-    let reserved: &[&str] = if with_comments {
-        &[comments::COMMENTS_JSONL]
-    } else {
-        &[]
-    };
-    let mut names = FolderNames::with_reserved(reserved.iter().copied());
+    let mut names = FolderNames::with_reserved([comments::COMMENTS_JSONL]);
     for d in docs {
         if let Some(e) = known.get(&d.document_id) {
             names.take(e.path.rsplit('/').next().unwrap_or(""));
@@ -409,9 +404,9 @@ mod tests {
             doc(2, "../../a.txt"),
             doc(4, "comments.jsonl"),
         ];
-        let p = plan_paths(&folder, dir, &docs, &HashMap::new(), true);
+        let p = plan_paths(&folder, dir, &docs, &HashMap::new());
         assert_eq!(p[1], folder.join("A.TXT"), "lowest id gets the plain name");
-        let again = plan_paths(&folder, dir, &docs, &HashMap::new(), true);
+        let again = plan_paths(&folder, dir, &docs, &HashMap::new());
         assert_eq!(p, again);
         let names: std::collections::HashSet<String> = p
             .iter()
