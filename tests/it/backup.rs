@@ -314,6 +314,9 @@ async fn selection_flags_pick_exactly_the_named_or_filtered_tickets() {
     let out = backup(&env, &["--tickets", list.to_str().unwrap()]).await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(folders(&env).contains("TIC0010001"));
+    let unknown = backup(&env, &["--ticket", "TIC999999"]).await;
+    assert_eq!(code(&unknown), 1, "{}", text(&unknown));
+    assert!(text(&unknown).contains("TIC999999"), "{}", text(&unknown));
     let bad = backup(&env, &["--updated-from", "2026-11-01"]).await;
     assert_eq!(code(&bad), 2, "{}", text(&bad));
     let future = backup(&env, &["--updated-from", "2999-01-01T00:00:00Z", "--quiet"]).await;
