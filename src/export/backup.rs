@@ -154,7 +154,7 @@ async fn dry_run(
         );
     }
     eprintln!(
-        "{known} documents already in {} are not downloaded again while unchanged",
+        "{known} document(s) already in {} are not downloaded again while unchanged",
         opts.out.join(MANIFEST_FILE).display()
     );
     let mut summary = BackupSummary::default();

@@ -134,8 +134,15 @@ impl BackupSummary {
             self.downloaded,
             human_bytes(self.bytes),
             self.unchanged,
-            self.failed + self.tickets_failed
+            self.failed
         );
+        if self.tickets_failed > 0 {
+            s.push_str(&format!(
+                ", {} ticket{} failed",
+                self.tickets_failed,
+                if self.tickets_failed == 1 { "" } else { "s" }
+            ));
+        }
         if self.gone > 0 {
             s.push_str(&format!(", {} gone from server", self.gone));
         }
@@ -273,9 +280,10 @@ pub fn estimate(tickets: u64, comments: bool, rate: u32, burst: u32) -> String {
         "document lists"
     };
     let detail = format!(
-        "{} requests: {} ticket list pages + {what}; downloads of new or changed documents come on top",
+        "{} requests: {} ticket list page{} + {what}; downloads of new or changed documents come on top",
         group_thousands(requests),
-        group_thousands(pages)
+        group_thousands(pages),
+        if pages == 1 { "" } else { "s" }
     );
     if rate == 0 || requests <= u64::from(burst) {
         return format!("{n} tickets: list requests fit in the burst of {burst} ({detail})");
@@ -337,6 +345,14 @@ mod tests {
             "{}",
             s.one_line()
         );
+        s.tickets_failed = 1;
+        assert_eq!(s.exit_code(), 1);
+        assert!(
+            s.one_line().contains("0 failed, 1 ticket failed"),
+            "{}",
+            s.one_line()
+        );
+        s.tickets_failed = 0;
         s.failed = 1;
         assert_eq!(s.exit_code(), 1);
         s.interrupted = true;
