@@ -88,7 +88,8 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
     Ok(summary)
 }
 
-/// Create and lock the folder, clear temp files of a killed run, read the manifest.
+/// Create and lock the folder, clear temp files of a killed run (when locked), read the
+/// manifest.
 fn open_folder(opts: &BackupOptions) -> Result<(Option<lock::DirLock>, Store)> {
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| Error::io("cannot create backup folder", &opts.out, e))?;
@@ -97,11 +98,12 @@ fn open_folder(opts: &BackupOptions) -> Result<(Option<lock::DirLock>, Store)> {
         if let (Some(prev), false) = (&l.took_over, opts.quiet) {
             eprintln!("took over a stale lock ({prev}; that process is gone)");
         }
+        // Only with the lock held is no other run writing temp files here.
+        remove_stale_temps(&opts.out);
         Some(l)
     } else {
         None
     };
-    remove_stale_temps(&opts.out);
     let path = opts.out.join(MANIFEST_FILE);
     let entries = manifest::read(&path)?;
     Ok((held, Store::new(path, entries, MANIFEST_EVERY)))
