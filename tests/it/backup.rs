@@ -208,6 +208,7 @@ async fn a_second_run_on_a_locked_folder_exits_4_and_a_stale_lock_is_taken_over(
         "pid 999999 started 2026-01-01T00:00:00Z\n",
     )
     .unwrap();
+    let dead_temp = env.write("out/TIC001000/.alga-batch-killed.part", "half a file");
     let out = backup(&env, &[]).await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(
@@ -215,6 +216,8 @@ async fn a_second_run_on_a_locked_folder_exits_4_and_a_stale_lock_is_taken_over(
         "{}",
         text(&out)
     );
+    assert!(!dead_temp.exists(), "the killed run's temp file is cleared");
+    assert!(env.path("out/TIC001000/diagnostics-0.log").is_file());
 }
 
 #[tokio::test]
