@@ -44,9 +44,15 @@ impl Progress {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+                "{prefix} [{bar:30}] {pos}/{len} {rate} eta {eta} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.1}/s", state.per_sec());
+                },
+            )
             .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(verb.to_string());
