@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (not run in CI): download a 1 GiB document from the sandbox side by side with
-# `curl -o`, `curl -o` followed by an fsync of the file (the durability alga-batch gives: it
-# fsyncs before renaming into place), and `alga-batch backup` (which also computes sha256 while
-# streaming), several rounds, `sync` before each; report wall time, throughput and max RSS
+# `curl -o`, `curl -o` followed by an fsync of the file (for reference), and `alga-batch backup`
+# (which also computes sha256 while streaming, checks the size and renames into place), several rounds, `sync` before each; report wall time, throughput and max RSS
 # (/usr/bin/time -v). Then check that a repeat backup of 1,000 unchanged documents sends no
 # download request.
 #
@@ -55,7 +54,7 @@ secs() { # h:mm:ss or m:ss.cc -> seconds
 }
 
 URL="$BASE/api/v1/tickets/$BIG_T/documents/$DOC"
-# curl+fsync: the same durability as alga-batch, which fsyncs before renaming into place.
+# curl+fsync: for reference (alga-batch does not fsync each file; it re-verifies sha256 on every run).
 run_curl() { curl -sf -H "x-api-key: $KEY" -o "$WORK/curl.bin" "$URL"; }
 run_curl_fsync() { run_curl && sync "$WORK/curl.bin"; }
 run_ab() {

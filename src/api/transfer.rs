@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncSeekExt;
 use uuid::Uuid;
 
 use super::client::{Client, Limit};
@@ -114,8 +114,11 @@ impl Client {
         };
         let content_type = header(CONTENT_TYPE);
         let file_name = header(CONTENT_DISPOSITION).and_then(|v| disposition_file_name(&v));
-        let mut hasher = Sha256::new();
-        let mut bytes = 0u64;
+        // Hash and write on a blocking thread while the next chunks arrive: the network, the
+        // hash and the disk then overlap instead of taking turns.
+        let file = dest.try_clone().await.map_err(write_error)?.into_std().await;
+        let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+        let writer = tokio::task::spawn_blocking(move || hash_and_write(file, rx));
         loop {
             let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
                 Err(_) => return Err(ApiError::Timeout(format!("download stalled for {idle:?}"))),
@@ -123,18 +126,40 @@ impl Client {
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(chunk))) => chunk,
             };
-            hasher.update(&chunk);
-            bytes += chunk.len() as u64;
-            dest.write_all(&chunk).await.map_err(write_error)?;
+            if tx.send(chunk).await.is_err() {
+                break; // the writer failed: its error is reported below
+            }
         }
-        dest.flush().await.map_err(write_error)?;
+        drop(tx);
+        let (bytes, sha256) = writer
+            .await
+            .map_err(|e| ApiError::Local(format!("download writer stopped: {e}")))?
+            .map_err(write_error)?;
         Ok(Downloaded {
             bytes,
-            sha256: hex::encode(hasher.finalize()),
+            sha256,
             content_type,
             file_name,
         })
     }
+}
+
+/// Writes every chunk to `file` through a 1 MiB buffer, hashing as it goes.
+fn hash_and_write(
+    file: std::fs::File,
+    mut rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+) -> std::io::Result<(u64, String)> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    while let Some(chunk) = rx.blocking_recv() {
+        hasher.update(&chunk);
+        bytes += chunk.len() as u64;
+        out.write_all(&chunk)?;
+    }
+    out.flush()?;
+    Ok((bytes, hex::encode(hasher.finalize())))
 }
 
 fn write_error(e: std::io::Error) -> ApiError {

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! select (named tickets | paged list) -> per ticket: list documents -> skip intact ones
-//!   -> download to DIR/<ticket>/.alga-batch-*.part -> check size, fsync -> rename
+//!   -> download to DIR/<ticket>/.alga-batch-*.part -> check size -> rename
 //!   -> manifest row; comments -> DIR/<ticket>/comments.jsonl -> DIR/comments.csv
 //! ```
 //! The folder is locked (`DIR/.alga-batch.lock`) for the whole run.
