@@ -116,7 +116,12 @@ impl Client {
         let file_name = header(CONTENT_DISPOSITION).and_then(|v| disposition_file_name(&v));
         // Hash and write on a blocking thread while the next chunks arrive: the network, the
         // hash and the disk then overlap instead of taking turns.
-        let file = dest.try_clone().await.map_err(write_error)?.into_std().await;
+        let file = dest
+            .try_clone()
+            .await
+            .map_err(write_error)?
+            .into_std()
+            .await;
         let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
         let writer = tokio::task::spawn_blocking(move || hash_and_write(file, rx));
         loop {

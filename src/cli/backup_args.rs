@@ -1,6 +1,6 @@
 //! `alga-batch backup`: flags, merged with an export job file, into `export::BackupOptions`.
 
-use super::ConnArgs;
+use super::{ConnArgs, ExecFlags};
 use crate::error::Result;
 use crate::export::{self, BackupOptions, ExportSpec};
 use clap::Args;
@@ -49,27 +49,14 @@ pub(crate) struct BackupArgs {
     /// Print the request estimate and exit; downloads nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Print one summary line.
-    #[arg(long)]
-    quiet: bool,
     /// Append the summary and every problem to this file.
     #[arg(long, value_name = "PATH")]
     log_file: Option<PathBuf>,
     /// Do not lock DIR (overlapping runs may then collide).
     #[arg(long)]
     no_lock: bool,
-    /// Tickets in flight at once (default 4).
-    #[arg(long, value_name = "N")]
-    concurrency: Option<usize>,
-    /// Client-side request rate (default 60, the server's default; 0 = unlimited).
-    #[arg(long, value_name = "R")]
-    rate_per_minute: Option<u32>,
-    /// Client-side burst (default 120).
-    #[arg(long, value_name = "B")]
-    burst: Option<u32>,
-    /// Retries per request for 429, 502-504, timeouts and connection errors (default 5).
-    #[arg(long, value_name = "N")]
-    max_retries: Option<u32>,
+    #[command(flatten)]
+    exec: ExecFlags,
     #[command(flatten)]
     conn: ConnArgs,
 }
@@ -85,14 +72,14 @@ impl BackupArgs {
             comments: self.comments.then_some(true),
             prune: self.prune.then_some(true),
             max_duration: self.max_duration.clone(),
-            concurrency: self.concurrency,
-            rate_per_minute: self.rate_per_minute,
-            burst: self.burst,
-            max_retries: self.max_retries,
+            concurrency: self.exec.concurrency,
+            rate_per_minute: self.exec.rate_per_minute,
+            burst: self.exec.burst,
+            max_retries: self.exec.max_retries,
             log_file: self.log_file.clone(),
             lock: self.no_lock.then_some(false),
             dry_run: self.dry_run,
-            quiet: self.quiet,
+            quiet: self.exec.quiet,
             ..ExportSpec::default()
         }
     }

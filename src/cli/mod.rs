@@ -75,6 +75,7 @@ impl ConnArgs {
         let base_url = self
             .base_url
             .clone()
+            .filter(|u| !u.trim().is_empty()) // ALGA_BASE_URL= (set but empty) counts as unset
             .or_else(|| fallback_url.map(str::to_string))
             .ok_or_else(|| {
                 Error::Usage("no server: pass --base-url or set ALGA_BASE_URL".into())
@@ -102,6 +103,27 @@ fn read_api_key(file: Option<&std::path::Path>) -> Result<ApiKey> {
         return Err(Error::Usage("the API key is empty".into()));
     }
     Ok(ApiKey::new(key))
+}
+
+/// How requests are paced and retried (shared by `run`, `undo` and `backup`).
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct ExecFlags {
+    /// Operations in flight at once (default 4).
+    #[arg(long, value_name = "N")]
+    pub(crate) concurrency: Option<usize>,
+    /// Client-side request rate (default 60, the server's default; 0 = no client-side limit,
+    /// the server's X-RateLimit headers still pace limited routes).
+    #[arg(long, value_name = "R")]
+    pub(crate) rate_per_minute: Option<u32>,
+    /// Client-side burst (default 120).
+    #[arg(long, value_name = "B")]
+    pub(crate) burst: Option<u32>,
+    /// Retries per request for 429, 502-504, timeouts and connection errors (default 5).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_retries: Option<u32>,
+    /// Print only the final summary.
+    #[arg(long)]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -132,24 +154,11 @@ struct RunArgs {
     /// Results CSV; an existing one is resumed (done operations are not sent again).
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
-    /// Operations in flight at once (default 4).
-    #[arg(long, value_name = "N")]
-    concurrency: Option<usize>,
-    /// Client-side request rate (default 60, the server's default; 0 = unlimited).
-    #[arg(long, value_name = "R")]
-    rate_per_minute: Option<u32>,
-    /// Client-side burst (default 120).
-    #[arg(long, value_name = "B")]
-    burst: Option<u32>,
-    /// Retries per request for 429, 502-504, timeouts and connection errors (default 5).
-    #[arg(long, value_name = "N")]
-    max_retries: Option<u32>,
+    #[command(flatten)]
+    exec: ExecFlags,
     /// Resolve tickets and write the plan (status planned); create nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Print only the final summary.
-    #[arg(long)]
-    quiet: bool,
     /// Let the server notify contacts about imported comments (default: suppressed).
     #[arg(long)]
     notify: bool,
@@ -212,12 +221,12 @@ async fn run_cmd(a: RunArgs) -> Result<u8> {
     let opts = RunOptions {
         job: a.job,
         results: a.results,
-        concurrency: a.concurrency,
-        rate_per_minute: a.rate_per_minute,
-        burst: a.burst,
-        max_retries: a.max_retries,
+        concurrency: a.exec.concurrency,
+        rate_per_minute: a.exec.rate_per_minute,
+        burst: a.exec.burst,
+        max_retries: a.exec.max_retries,
         dry_run: a.dry_run,
-        quiet: a.quiet,
+        quiet: a.exec.quiet,
         notify: a.notify,
         validate: a.validate.options(),
     };

@@ -1,6 +1,6 @@
 //! Flags of `alga-batch undo`, and their conversion into [`UndoOptions`].
 
-use super::ConnArgs;
+use super::{ConnArgs, ExecFlags};
 use crate::error::Result;
 use crate::undo::{self, UndoOptions};
 use clap::Args;
@@ -34,21 +34,8 @@ pub(crate) struct UndoArgs {
     /// API; the server lets a key edit only its own user's comments).
     #[arg(long, value_name = "TEXT")]
     redact_comments: Option<String>,
-    /// Requests in flight at once (default 4).
-    #[arg(long, value_name = "N")]
-    concurrency: Option<usize>,
-    /// Client-side request rate (default 60, the server's default; 0 = unlimited).
-    #[arg(long, value_name = "R")]
-    rate_per_minute: Option<u32>,
-    /// Client-side burst (default 120).
-    #[arg(long, value_name = "B")]
-    burst: Option<u32>,
-    /// Retries per request for 429, 502-504, timeouts and connection errors (default 5).
-    #[arg(long, value_name = "N")]
-    max_retries: Option<u32>,
-    /// Print only the final summary.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    exec: ExecFlags,
     #[command(flatten)]
     conn: ConnArgs,
 }
@@ -60,11 +47,11 @@ pub(crate) async fn undo_cmd(a: UndoArgs) -> Result<u8> {
         results: a.results,
         dry_run: a.dry_run,
         redact_comments: a.redact_comments,
-        concurrency: a.concurrency,
-        rate_per_minute: a.rate_per_minute,
-        burst: a.burst,
-        max_retries: a.max_retries,
-        quiet: a.quiet,
+        concurrency: a.exec.concurrency,
+        rate_per_minute: a.exec.rate_per_minute,
+        burst: a.exec.burst,
+        max_retries: a.exec.max_retries,
+        quiet: a.exec.quiet,
     };
     let conn = a.conn;
     let summary = undo::run_undo(&opts, || conn.connection(None)).await?;
