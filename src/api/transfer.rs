@@ -124,28 +124,41 @@ impl Client {
             .await;
         let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
         let writer = tokio::task::spawn_blocking(move || hash_and_write(file, rx));
-        loop {
-            let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
-                Err(_) => return Err(ApiError::Timeout(format!("download stalled for {idle:?}"))),
-                Ok(Err(e)) => return Err(self.redact_err(transport_error(&e))),
-                Ok(Ok(None)) => break,
-                Ok(Ok(Some(chunk))) => chunk,
-            };
-            if tx.send(chunk).await.is_err() {
-                break; // the writer failed: its error is reported below
-            }
-        }
-        drop(tx);
-        let (bytes, sha256) = writer
+        let received = self.forward_body(&mut resp, idle, tx).await;
+        // Always wait for the writer: it shares the file position with a retry's attempt.
+        let written = writer
             .await
-            .map_err(|e| ApiError::Local(format!("download writer stopped: {e}")))?
-            .map_err(write_error)?;
+            .map_err(|e| ApiError::Local(format!("download writer stopped: {e}")))?;
+        received?;
+        let (bytes, sha256) = written.map_err(write_error)?;
         Ok(Downloaded {
             bytes,
             sha256,
             content_type,
             file_name,
         })
+    }
+}
+
+impl Client {
+    /// Passes every chunk of the body to the writer; a stall longer than `idle` is a timeout.
+    async fn forward_body(
+        &self,
+        resp: &mut reqwest::Response,
+        idle: std::time::Duration,
+        tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> Result<(), ApiError> {
+        loop {
+            let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
+                Err(_) => return Err(ApiError::Timeout(format!("download stalled for {idle:?}"))),
+                Ok(Err(e)) => return Err(self.redact_err(transport_error(&e))),
+                Ok(Ok(None)) => return Ok(()),
+                Ok(Ok(Some(chunk))) => chunk,
+            };
+            if tx.send(chunk).await.is_err() {
+                return Ok(()); // the writer failed: the caller reports its error
+            }
+        }
     }
 }
 

@@ -57,6 +57,7 @@ pub async fn run_undo(
     let started = Instant::now();
     let redact = redaction_text(opts.redact_comments.as_deref())?;
     let sel = select::select(read_results(&opts.source)?);
+    report_untouched(&sel, opts.quiet);
     let results = results_path(opts)?;
     let previous = load_previous(&results)?;
     let (targets, skipped) = select::pending(&sel, redact.is_some(), &previous);
@@ -96,6 +97,23 @@ fn rate(opts: &UndoOptions) -> u32 {
 
 fn burst(opts: &UndoOptions) -> u32 {
     opts.burst.unwrap_or(120).max(1)
+}
+
+/// Say which rows undo leaves alone, and warn about creates whose outcome is unknown.
+fn report_untouched(sel: &Selection, quiet: bool) {
+    if sel.untouched > 0 && !quiet {
+        eprintln!(
+            "{} row(s) left alone (failed, planned, cancelled or unknown outcome: nothing of theirs is known to exist)",
+            sel.untouched
+        );
+    }
+    if sel.in_doubt > 0 {
+        eprintln!(
+            "warning: {} operation(s) of the job have an unknown outcome (the import was interrupted); \
+             run the import again with the same --results so that it reconciles them, then undo again",
+            sel.in_doubt
+        );
+    }
 }
 
 /// The redaction text, checked like a comment body (1..=5000 characters, not blank).

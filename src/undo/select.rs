@@ -50,6 +50,9 @@ pub(crate) struct Selection {
     pub(crate) comments: Vec<ResultRow>,
     /// Rows left alone (failed, planned, cancelled, sending, or an undo status).
     pub(crate) untouched: usize,
+    /// Of those, creates whose outcome is unknown (an interrupted import): the server may hold
+    /// them, but their ids are not known until the import is resumed and reconciles them.
+    pub(crate) in_doubt: usize,
 }
 
 /// Whether undo acts on a row with this (latest) status.
@@ -74,7 +77,12 @@ pub(crate) fn select(rows: Vec<ResultRow>) -> Selection {
         match (touched(row.status), row.kind.as_str()) {
             (true, KIND_DOCUMENT) => sel.documents.push(row),
             (true, KIND_COMMENT) => sel.comments.push(row),
-            _ => sel.untouched += 1,
+            _ => {
+                sel.untouched += 1;
+                if row.outcome_unknown() {
+                    sel.in_doubt += 1;
+                }
+            }
         }
     }
     sel
@@ -209,6 +217,10 @@ mod tests {
         assert_eq!(keys(&sel.documents), ["d0", "d1"]);
         assert_eq!(keys(&sel.comments), ["c0", "c1"]);
         assert_eq!(sel.untouched, 14);
+        assert_eq!(
+            sel.in_doubt, 2,
+            "the sending document and comment are in doubt"
+        );
     }
 
     #[test]
