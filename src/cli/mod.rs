@@ -108,7 +108,8 @@ fn read_api_key(file: Option<&std::path::Path>) -> Result<ApiKey> {
 /// How requests are paced and retried (shared by `run`, `undo` and `backup`).
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct ExecFlags {
-    /// Operations in flight at once (default 4).
+    /// Operations in flight at once (for `backup`: tickets, each downloading its documents in
+    /// turn) (default 4).
     #[arg(long, value_name = "N")]
     pub(crate) concurrency: Option<usize>,
     /// Client-side request rate (default 60, the server's default; 0 = no client-side limit,
