@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 mod interrupt;
+mod paths;
 
 /// Small, unthrottled sandbox (the limiter is exercised by the import tests).
 fn quick(tickets: usize) -> SandboxConfig {
