@@ -54,13 +54,22 @@ impl Ctx<'_> {
         self.cancel.soft.cancel();
     }
 
-    /// A per-item API error: `None` when it is not the item's fault (a rejected key stops
-    /// the run; a hard cancel leaves the item for the next run), else `Some(message)`.
-    fn classify(&self, e: &ApiError) -> Option<String> {
+    /// A per-item API error (retries already used up): `None` when it is not the item's
+    /// fault, else `Some(message)`. A rejected key, or a server that stopped answering
+    /// (no connection; or, for a list request, no answer or a timeout) stops the run; a hard
+    /// cancel leaves the item for the next run. A download cut off midway stays the
+    /// document's failure (the server did answer); the next list request tells whether the
+    /// server is gone.
+    fn classify(&self, e: &ApiError, download: bool) -> Option<String> {
         if matches!(e, ApiError::Cancelled) {
             return None;
         }
-        if e.class(true) == RetryClass::Fatal {
+        let unreachable = match e {
+            ApiError::Connect(_) => true,
+            ApiError::Timeout(_) | ApiError::NoResponse(_) => !download,
+            _ => false,
+        };
+        if unreachable || e.class(true) == RetryClass::Fatal {
             self.set_fatal(crate::run::fatal_from(self.client, e.clone()));
             return None;
         }
@@ -105,7 +114,7 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> TicketResult {
     let docs = match listed {
         Ok(d) => d,
         Err(e) => {
-            let msg = ctx.classify(&e);
+            let msg = ctx.classify(&e, false);
             if let Some(msg) = &msg {
                 Tally::add(&ctx.tally.tickets_failed, 1);
                 ctx.tally
@@ -324,7 +333,7 @@ async fn back_up_document(
             Tally::add(&ctx.tally.left, 1);
             Doc::Left
         }
-        Err(e) => match ctx.classify(&e.error) {
+        Err(e) => match ctx.classify(&e.error, true) {
             Some(msg) => {
                 Tally::add(&ctx.tally.failed, 1);
                 ctx.tally.problem(format!(
@@ -368,7 +377,7 @@ async fn export_comments(ctx: &Ctx<'_>, t: &Target, label: &str, folder: &Path) 
     let all = match comments::list_all(ctx.client, &ctx.policy, hard, t.ticket_id).await {
         Ok(c) => c,
         Err(e) => {
-            if let Some(msg) = ctx.classify(&e) {
+            if let Some(msg) = ctx.classify(&e, false) {
                 Tally::add(&ctx.tally.tickets_failed, 1);
                 ctx.tally
                     .problem(format!("{label}: cannot list comments: {msg}"));

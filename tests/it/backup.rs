@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 mod interrupt;
 mod paths;
+mod unreachable;
 
 /// Small, unthrottled sandbox (the limiter is exercised by the import tests).
 fn quick(tickets: usize) -> SandboxConfig {
