@@ -142,8 +142,8 @@ async fn dry_run(
         sel.refs.len() as u64
     };
     let known = manifest::read(&opts.out.join(MANIFEST_FILE))?.len();
-    let at = resume::load(&opts.out, sel);
-    let left = tickets.saturating_sub(at);
+    let at = continue_at(resume::load(&opts.out, sel), tickets);
+    let left = tickets - at;
     eprintln!(
         "{}",
         estimate(left, opts.comments, opts.rate_per_minute, opts.burst)
@@ -162,6 +162,22 @@ async fn dry_run(
     let mut summary = BackupSummary::default();
     fill_stats(&mut summary, client, started);
     Ok(summary)
+}
+
+/// Where a pass continues: at the saved position, or from the start when the selection has
+/// shrunk to (or below) it (as `Lister::start` and named selections do).
+fn continue_at(saved: u64, tickets: u64) -> u64 {
+    if saved < tickets {
+        saved
+    } else {
+        0
+    }
+}
+
+/// The next run's position: `None` (pass complete) once every ticket before `end` is done,
+/// however the run stopped.
+fn next_position(done: u64, end: u64) -> Option<u64> {
+    (done < end).then_some(done)
 }
 
 /// Where this run's pass started and where the next run continues (`None`: pass complete).
@@ -202,21 +218,17 @@ async fn back_up_named(ctx: &Ctx<'_>, mode: ProgressMode, offset: u64) -> Result
         Tally::add(&ctx.tally.tickets_failed, 1);
         ctx.tally.problem(format!("{}: {}", m.reference, m.why));
     }
-    let offset = if offset < targets.len() as u64 {
-        offset
-    } else {
-        0
-    };
-    let total = targets.len() as u64 - offset;
+    let end = targets.len() as u64;
+    let offset = continue_at(offset, end);
+    let total = end - offset;
     let progress = Progress::start(total, "backing up", mode, ctx.client);
     let items = targets.into_iter().skip(offset as usize).map(Ok);
     let mark = Watermark::new(offset);
     run_targets(ctx, futures::stream::iter(items), &mark, &progress).await;
     progress.finish();
-    let stopped = ctx.cancel.soft.is_cancelled();
     Ok(Pass {
         started_at: offset,
-        next: stopped.then(|| mark.next()),
+        next: next_position(mark.next(), end),
     })
 }
 
@@ -238,10 +250,12 @@ async fn back_up_listed(ctx: &Ctx<'_>, mode: ProgressMode, offset: u64) -> Resul
     let total = lister.total.saturating_sub(offset);
     let progress = Progress::start(total, "backing up", mode, ctx.client);
     let complete = AtomicBool::new(false);
+    let listed = std::sync::atomic::AtomicU64::new(0);
     let seen = Mutex::new(HashSet::new());
     let pages = futures::stream::unfold(lister, |mut l| async {
         match l.next_page(ctx.client, &ctx.policy, &ctx.cancel.hard).await {
             Ok(Some(page)) => {
+                listed.fetch_add(page.len() as u64, Ordering::Relaxed);
                 if l.exhausted() {
                     complete.store(true, Ordering::Relaxed);
                 }
@@ -259,15 +273,23 @@ async fn back_up_listed(ctx: &Ctx<'_>, mode: ProgressMode, offset: u64) -> Resul
     let mark = Watermark::new(offset);
     run_targets(ctx, items, &mark, &progress).await;
     progress.finish();
-    let whole = complete.load(Ordering::Relaxed) && !ctx.cancel.soft.is_cancelled();
+    // Complete when the list was read to its end and every ticket of it is done (a budget
+    // that runs out after the last ticket does not leave a pass to continue).
+    let end = offset + listed.load(Ordering::Relaxed);
+    let next = next_position(mark.next(), end);
+    let whole = complete.load(Ordering::Relaxed) && next.is_none();
     let unfiltered = !sel.open_only && sel.updated_from.is_none();
-    if whole && unfiltered && offset == 0 {
+    if whole && unfiltered && offset == 0 && !has_fatal(ctx) {
         report_unlisted_tickets(ctx, &lock_set(&seen));
     }
     Ok(Pass {
         started_at: offset,
         next: (!whole).then(|| mark.next()),
     })
+}
+
+fn has_fatal(ctx: &Ctx<'_>) -> bool {
+    lock_set(&ctx.fatal).is_some()
 }
 
 fn lock_set<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -311,5 +333,29 @@ fn report_unlisted_tickets(ctx: &Ctx<'_>, seen: &HashSet<uuid::Uuid>) {
     for e in snapshot.values().filter(|e| !seen.contains(&e.ticket_id)) {
         let label = format!("{} (ticket no longer listed)", e.ticket_number);
         ticket::report_gone(ctx, &label, e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_is_complete_once_every_ticket_is_done_however_the_run_stopped() {
+        assert_eq!(
+            next_position(12, 12),
+            None,
+            "all 12 done: start over next time"
+        );
+        assert_eq!(next_position(7, 12), Some(7));
+        assert_eq!(next_position(0, 0), None);
+    }
+
+    #[test]
+    fn a_saved_position_past_the_end_starts_over() {
+        assert_eq!(continue_at(12, 12), 0);
+        assert_eq!(continue_at(20, 12), 0);
+        assert_eq!(continue_at(5, 12), 5);
+        assert_eq!(continue_at(0, 12), 0);
     }
 }
