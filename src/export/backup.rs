@@ -117,12 +117,25 @@ fn fill_stats(summary: &mut BackupSummary, client: &Client, started: Instant) {
     summary.elapsed = started.elapsed();
 }
 
-/// Soft-cancel once the budget is spent (in-flight downloads finish and are recorded).
+/// Shortest grace for work in flight when the budget runs out.
+const MIN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long downloads in flight at the end of a `budget` may still run: 10% of it, at least
+/// 10 s (`50m` gives 5 min).
+fn grace(budget: Duration) -> Duration {
+    (budget / 10).max(MIN_GRACE)
+}
+
+/// Once the budget is spent, start nothing new (soft cancel); what is in flight may finish
+/// and is recorded. After the grace, abort what is still running (hard cancel): its temp
+/// files are removed and its documents left for the next run.
 fn spawn_budget(d: Duration, cancel: Cancel, hit: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::time::sleep(d).await;
         hit.store(true, Ordering::Relaxed);
         cancel.soft.cancel();
+        tokio::time::sleep(grace(d)).await;
+        cancel.hard.cancel();
     })
 }
 
@@ -349,6 +362,23 @@ mod tests {
         );
         assert_eq!(next_position(7, 12), Some(7));
         assert_eq!(next_position(0, 0), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_stops_new_work_then_aborts_what_overran_the_grace() {
+        assert_eq!(grace(Duration::from_secs(3000)), Duration::from_secs(300));
+        assert_eq!(grace(Duration::from_secs(30)), MIN_GRACE);
+        let cancel = Cancel::new();
+        let hit = Arc::new(AtomicBool::new(false));
+        let task = spawn_budget(Duration::from_secs(60), cancel.clone(), hit.clone());
+        tokio::time::sleep(Duration::from_millis(59_900)).await;
+        assert!(!cancel.soft.is_cancelled() && !hit.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(cancel.soft.is_cancelled() && hit.load(Ordering::Relaxed));
+        assert!(!cancel.hard.is_cancelled(), "in-flight work gets a grace");
+        tokio::time::sleep(MIN_GRACE).await;
+        assert!(cancel.hard.is_cancelled(), "then it is aborted");
+        task.await.unwrap();
     }
 
     #[test]
