@@ -15,11 +15,11 @@ use super::ticket::{self, Ctx};
 use crate::api::{ApiError, Client};
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::exec::retry::RetryPolicy;
+use crate::exec::retry::{with_retries, RetryPolicy};
 use crate::exec::{Cancel, Progress, ProgressMode};
 use crate::run::fatal_from;
 use futures::StreamExt;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -293,7 +293,8 @@ async fn back_up_listed(ctx: &Ctx<'_>, mode: ProgressMode, offset: u64) -> Resul
     let whole = complete.load(Ordering::Relaxed) && next.is_none();
     let unfiltered = !sel.open_only && sel.updated_from.is_none();
     if whole && unfiltered && offset == 0 && !has_fatal(ctx) {
-        report_unlisted_tickets(ctx, &lock_set(&seen));
+        let seen = std::mem::take(&mut *lock_set(&seen));
+        report_unlisted_tickets(ctx, &seen).await;
     }
     Ok(Pass {
         started_at: offset,
@@ -341,11 +342,40 @@ async fn run_targets(
 }
 
 /// After a complete, unfiltered listing: manifest rows of tickets the server no longer lists.
-fn report_unlisted_tickets(ctx: &Ctx<'_>, seen: &HashSet<uuid::Uuid>) {
-    let snapshot = ctx.store.snapshot();
-    for e in snapshot.values().filter(|e| !seen.contains(&e.ticket_id)) {
-        let label = format!("{} (ticket no longer listed)", e.ticket_number);
-        ticket::report_gone(ctx, &label, e);
+/// Each such ticket is confirmed with `GET /tickets/{id}` first: only a 404 makes its
+/// documents gone (reported, and pruned with `--prune`); any other answer keeps them.
+async fn report_unlisted_tickets(ctx: &Ctx<'_>, seen: &HashSet<uuid::Uuid>) {
+    let mut unlisted: BTreeMap<uuid::Uuid, Vec<manifest::Entry>> = BTreeMap::new();
+    for e in ctx.store.snapshot().into_values() {
+        if !seen.contains(&e.ticket_id) {
+            unlisted.entry(e.ticket_id).or_default().push(e);
+        }
+    }
+    for (id, rows) in unlisted {
+        if ctx.cancel.soft.is_cancelled() {
+            return;
+        }
+        let number = rows[0].ticket_number.clone();
+        let got = with_retries(ctx.client, &ctx.policy, true, &ctx.cancel.hard, || {
+            ctx.client.get_ticket(id)
+        })
+        .await
+        .result;
+        match got {
+            Err(e) if e.status() == Some(404) => {
+                let label = format!("{number} (ticket no longer listed)");
+                for e in &rows {
+                    ticket::report_gone(ctx, &label, e);
+                }
+            }
+            Ok(_) | Err(ApiError::Cancelled) => {}
+            Err(e) => ctx.tally.problem(format!(
+                "{number}: not in the ticket list, but whether it is gone is unknown ({}); \
+                 its {} file(s) are kept",
+                e.one_line(),
+                rows.len()
+            )),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 mod interrupt;
 mod passes;
 mod paths;
+mod unlisted;
 mod unreachable;
 
 /// Small, unthrottled sandbox (the limiter is exercised by the import tests).
