@@ -19,7 +19,7 @@ use crate::exec::retry::{with_retries, RetryPolicy};
 use crate::exec::{Cancel, Progress, ProgressMode};
 use crate::run::fatal_from;
 use futures::StreamExt;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,6 +56,7 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
         opts,
         tally: &tally,
         fatal: Mutex::new(None),
+        numbers: Mutex::new(HashMap::new()),
     };
     let outcome = back_up_selection(&ctx).await;
     if let Some(t) = timer {
@@ -74,7 +75,14 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
     let pass = outcome?;
     let mut summary = tally.summary();
     if opts.comments {
-        summary.comments = comments::rebuild_csv(&opts.out)?;
+        let mut numbers: HashMap<uuid::Uuid, String> = store
+            .snapshot()
+            .into_values()
+            .filter(|e| !e.ticket_number.is_empty())
+            .map(|e| (e.ticket_id, e.ticket_number))
+            .collect();
+        numbers.extend(lock_set(&ctx.numbers).drain());
+        summary.comments = comments::rebuild_csv(&opts.out, &numbers)?;
     }
     summary.manifest = Some(manifest_path);
     summary.budget_reached = budget

@@ -163,6 +163,7 @@ pub fn write_atomic(path: &Path, entries: &Entries) -> Result<()> {
         w.flush().map_err(err)?;
     }
     tmp.as_file().sync_all().map_err(err)?;
+    super::download::make_readable(tmp.path()).map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     sync_dir(dir);
     Ok(())

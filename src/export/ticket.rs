@@ -43,6 +43,8 @@ pub(super) struct Ctx<'a> {
     pub(super) tally: &'a Tally,
     /// The error that stops the run.
     pub(super) fatal: Mutex<Option<Error>>,
+    /// Ticket id -> number as the server spells it, of the tickets seen in this run.
+    pub(super) numbers: Mutex<HashMap<Uuid, String>>,
 }
 
 impl Ctx<'_> {
@@ -106,6 +108,9 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> TicketResult {
         .ticket_number
         .clone()
         .unwrap_or_else(|| t.ticket_id.to_string());
+    if let (Some(n), Ok(mut numbers)) = (&t.ticket_number, ctx.numbers.lock()) {
+        numbers.insert(t.ticket_id, n.clone());
+    }
     let listed = with_retries(ctx.client, &ctx.policy, true, &ctx.cancel.hard, || {
         ctx.client.list_documents(t.ticket_id)
     })

@@ -116,4 +116,21 @@ async fn doctored_manifest_paths_never_reach_outside_dir() {
         std::fs::read(env.path("out/TIC900012/x.txt")).unwrap(),
         b"abc"
     );
+    #[cfg(unix)]
+    for f in ["out/TIC900012/x.txt", "out/manifest.csv"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.path(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644 & !umask(), "{f}: {mode:o}");
+    }
+}
+
+/// This process's umask (the binary inherits it).
+#[cfg(unix)]
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let v = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .unwrap();
+    u32::from_str_radix(v.trim(), 8).unwrap()
 }
