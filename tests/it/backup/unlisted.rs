@@ -2,7 +2,6 @@
 //! ticket is gone (`GET /tickets/{id}` answers 404), against a tiny hand-written server.
 
 use crate::env::{code, text};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const T1: &str = "11111111-1111-4111-8111-111111111111";
 /// Not listed, but the server still has it.
@@ -12,7 +11,7 @@ const T3: &str = "33333333-3333-4333-8333-333333333333";
 /// Not listed; the server fails to say (500).
 const T4: &str = "44444444-4444-4444-8444-444444444444";
 
-fn respond(status: &str, body: &str) -> Vec<u8> {
+pub(super) fn respond(status: &str, body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
@@ -50,33 +49,9 @@ fn answer(path: &str) -> Vec<u8> {
     )
 }
 
-async fn server() -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let text = String::from_utf8_lossy(&req).into_owned();
-                let path = text.split(' ').nth(1).unwrap_or("").to_string();
-                let _ = sock.write_all(&answer(&path)).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    (base, task)
-}
-
 #[tokio::test]
 async fn only_tickets_the_server_confirms_gone_have_their_documents_pruned() {
-    let (base, server) = server().await;
+    let (base, server) = super::mini::serve(|p| (std::time::Duration::ZERO, answer(p))).await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("out");
     let mut csv = alga_batch::export::manifest::COLUMNS.join(",");
