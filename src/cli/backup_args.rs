@@ -43,7 +43,9 @@ pub(crate) struct BackupArgs {
     /// Delete the files of documents that are gone from the server (default: keep, report).
     #[arg(long)]
     prune: bool,
-    /// Stop starting new work after this long (e.g. 50m); the next run continues.
+    /// Stop starting new work after this long (e.g. 50m); downloads still running then get a
+    /// grace of 10% of it (at least 10 s) and are then aborted (no partial files); the next
+    /// run continues with what was left.
     #[arg(long, value_name = "DURATION")]
     max_duration: Option<String>,
     /// Print the request estimate and exit; downloads nothing.

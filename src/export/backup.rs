@@ -15,11 +15,11 @@ use super::ticket::{self, Ctx};
 use crate::api::{ApiError, Client};
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::exec::retry::RetryPolicy;
+use crate::exec::retry::{with_retries, RetryPolicy};
 use crate::exec::{Cancel, Progress, ProgressMode};
 use crate::run::fatal_from;
 use futures::StreamExt;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,6 +56,7 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
         opts,
         tally: &tally,
         fatal: Mutex::new(None),
+        numbers: Mutex::new(HashMap::new()),
     };
     let outcome = back_up_selection(&ctx).await;
     if let Some(t) = timer {
@@ -74,7 +75,14 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
     let pass = outcome?;
     let mut summary = tally.summary();
     if opts.comments {
-        summary.comments = comments::rebuild_csv(&opts.out)?;
+        let mut numbers: HashMap<uuid::Uuid, String> = store
+            .snapshot()
+            .into_values()
+            .filter(|e| !e.ticket_number.is_empty())
+            .map(|e| (e.ticket_id, e.ticket_number))
+            .collect();
+        numbers.extend(lock_set(&ctx.numbers).drain());
+        summary.comments = comments::rebuild_csv(&opts.out, &numbers)?;
     }
     summary.manifest = Some(manifest_path);
     summary.budget_reached = budget
@@ -117,12 +125,25 @@ fn fill_stats(summary: &mut BackupSummary, client: &Client, started: Instant) {
     summary.elapsed = started.elapsed();
 }
 
-/// Soft-cancel once the budget is spent (in-flight downloads finish and are recorded).
+/// Shortest grace for work in flight when the budget runs out.
+const MIN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long downloads in flight at the end of a `budget` may still run: 10% of it, at least
+/// 10 s (`50m` gives 5 min).
+fn grace(budget: Duration) -> Duration {
+    (budget / 10).max(MIN_GRACE)
+}
+
+/// Once the budget is spent, start nothing new (soft cancel); what is in flight may finish
+/// and is recorded. After the grace, abort what is still running (hard cancel): its temp
+/// files are removed and its documents left for the next run.
 fn spawn_budget(d: Duration, cancel: Cancel, hit: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::time::sleep(d).await;
         hit.store(true, Ordering::Relaxed);
         cancel.soft.cancel();
+        tokio::time::sleep(grace(d)).await;
+        cancel.hard.cancel();
     })
 }
 
@@ -142,8 +163,8 @@ async fn dry_run(
         sel.refs.len() as u64
     };
     let known = manifest::read(&opts.out.join(MANIFEST_FILE))?.len();
-    let at = resume::load(&opts.out, sel);
-    let left = tickets.saturating_sub(at);
+    let at = continue_at(resume::load(&opts.out, sel), tickets);
+    let left = tickets - at;
     eprintln!(
         "{}",
         estimate(left, opts.comments, opts.rate_per_minute, opts.burst)
@@ -162,6 +183,22 @@ async fn dry_run(
     let mut summary = BackupSummary::default();
     fill_stats(&mut summary, client, started);
     Ok(summary)
+}
+
+/// Where a pass continues: at the saved position, or from the start when the selection has
+/// shrunk to (or below) it (as `Lister::start` and named selections do).
+fn continue_at(saved: u64, tickets: u64) -> u64 {
+    if saved < tickets {
+        saved
+    } else {
+        0
+    }
+}
+
+/// The next run's position: `None` (pass complete) once every ticket before `end` is done,
+/// however the run stopped.
+fn next_position(done: u64, end: u64) -> Option<u64> {
+    (done < end).then_some(done)
 }
 
 /// Where this run's pass started and where the next run continues (`None`: pass complete).
@@ -202,21 +239,17 @@ async fn back_up_named(ctx: &Ctx<'_>, mode: ProgressMode, offset: u64) -> Result
         Tally::add(&ctx.tally.tickets_failed, 1);
         ctx.tally.problem(format!("{}: {}", m.reference, m.why));
     }
-    let offset = if offset < targets.len() as u64 {
-        offset
-    } else {
-        0
-    };
-    let total = targets.len() as u64 - offset;
+    let end = targets.len() as u64;
+    let offset = continue_at(offset, end);
+    let total = end - offset;
     let progress = Progress::start(total, "backing up", mode, ctx.client);
     let items = targets.into_iter().skip(offset as usize).map(Ok);
     let mark = Watermark::new(offset);
     run_targets(ctx, futures::stream::iter(items), &mark, &progress).await;
     progress.finish();
-    let stopped = ctx.cancel.soft.is_cancelled();
     Ok(Pass {
         started_at: offset,
-        next: stopped.then(|| mark.next()),
+        next: next_position(mark.next(), end),
     })
 }
 
@@ -238,10 +271,12 @@ async fn back_up_listed(ctx: &Ctx<'_>, mode: ProgressMode, offset: u64) -> Resul
     let total = lister.total.saturating_sub(offset);
     let progress = Progress::start(total, "backing up", mode, ctx.client);
     let complete = AtomicBool::new(false);
+    let listed = std::sync::atomic::AtomicU64::new(0);
     let seen = Mutex::new(HashSet::new());
     let pages = futures::stream::unfold(lister, |mut l| async {
         match l.next_page(ctx.client, &ctx.policy, &ctx.cancel.hard).await {
             Ok(Some(page)) => {
+                listed.fetch_add(page.len() as u64, Ordering::Relaxed);
                 if l.exhausted() {
                     complete.store(true, Ordering::Relaxed);
                 }
@@ -259,15 +294,24 @@ async fn back_up_listed(ctx: &Ctx<'_>, mode: ProgressMode, offset: u64) -> Resul
     let mark = Watermark::new(offset);
     run_targets(ctx, items, &mark, &progress).await;
     progress.finish();
-    let whole = complete.load(Ordering::Relaxed) && !ctx.cancel.soft.is_cancelled();
+    // Complete when the list was read to its end and every ticket of it is done (a budget
+    // that runs out after the last ticket does not leave a pass to continue).
+    let end = offset + listed.load(Ordering::Relaxed);
+    let next = next_position(mark.next(), end);
+    let whole = complete.load(Ordering::Relaxed) && next.is_none();
     let unfiltered = !sel.open_only && sel.updated_from.is_none();
-    if whole && unfiltered && offset == 0 {
-        report_unlisted_tickets(ctx, &lock_set(&seen));
+    if whole && unfiltered && offset == 0 && !has_fatal(ctx) {
+        let seen = std::mem::take(&mut *lock_set(&seen));
+        report_unlisted_tickets(ctx, &seen).await;
     }
     Ok(Pass {
         started_at: offset,
         next: (!whole).then(|| mark.next()),
     })
+}
+
+fn has_fatal(ctx: &Ctx<'_>) -> bool {
+    lock_set(&ctx.fatal).is_some()
 }
 
 fn lock_set<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -306,10 +350,80 @@ async fn run_targets(
 }
 
 /// After a complete, unfiltered listing: manifest rows of tickets the server no longer lists.
-fn report_unlisted_tickets(ctx: &Ctx<'_>, seen: &HashSet<uuid::Uuid>) {
-    let snapshot = ctx.store.snapshot();
-    for e in snapshot.values().filter(|e| !seen.contains(&e.ticket_id)) {
-        let label = format!("{} (ticket no longer listed)", e.ticket_number);
-        ticket::report_gone(ctx, &label, e);
+/// Each such ticket is confirmed with `GET /tickets/{id}` first: only a 404 makes its
+/// documents gone (reported, and pruned with `--prune`); any other answer keeps them.
+async fn report_unlisted_tickets(ctx: &Ctx<'_>, seen: &HashSet<uuid::Uuid>) {
+    let mut unlisted: BTreeMap<uuid::Uuid, Vec<manifest::Entry>> = BTreeMap::new();
+    for e in ctx.store.snapshot().into_values() {
+        if !seen.contains(&e.ticket_id) {
+            unlisted.entry(e.ticket_id).or_default().push(e);
+        }
+    }
+    for (id, rows) in unlisted {
+        if ctx.cancel.soft.is_cancelled() {
+            return;
+        }
+        let number = rows[0].ticket_number.clone();
+        let got = with_retries(ctx.client, &ctx.policy, true, &ctx.cancel.hard, || {
+            ctx.client.get_ticket(id)
+        })
+        .await
+        .result;
+        match got {
+            Err(e) if e.status() == Some(404) => {
+                let label = format!("{number} (ticket no longer listed)");
+                for e in &rows {
+                    ticket::report_gone(ctx, &label, e);
+                }
+            }
+            Ok(_) | Err(ApiError::Cancelled) => {}
+            Err(e) => ctx.tally.problem(format!(
+                "{number}: not in the ticket list, but whether it is gone is unknown ({}); \
+                 its {} file(s) are kept",
+                e.one_line(),
+                rows.len()
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_is_complete_once_every_ticket_is_done_however_the_run_stopped() {
+        assert_eq!(
+            next_position(12, 12),
+            None,
+            "all 12 done: start over next time"
+        );
+        assert_eq!(next_position(7, 12), Some(7));
+        assert_eq!(next_position(0, 0), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_stops_new_work_then_aborts_what_overran_the_grace() {
+        assert_eq!(grace(Duration::from_secs(3000)), Duration::from_secs(300));
+        assert_eq!(grace(Duration::from_secs(30)), MIN_GRACE);
+        let cancel = Cancel::new();
+        let hit = Arc::new(AtomicBool::new(false));
+        let task = spawn_budget(Duration::from_secs(60), cancel.clone(), hit.clone());
+        tokio::time::sleep(Duration::from_millis(59_900)).await;
+        assert!(!cancel.soft.is_cancelled() && !hit.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(cancel.soft.is_cancelled() && hit.load(Ordering::Relaxed));
+        assert!(!cancel.hard.is_cancelled(), "in-flight work gets a grace");
+        tokio::time::sleep(MIN_GRACE).await;
+        assert!(cancel.hard.is_cancelled(), "then it is aborted");
+        task.await.unwrap();
+    }
+
+    #[test]
+    fn a_saved_position_past_the_end_starts_over() {
+        assert_eq!(continue_at(12, 12), 0);
+        assert_eq!(continue_at(20, 12), 0);
+        assert_eq!(continue_at(5, 12), 5);
+        assert_eq!(continue_at(0, 12), 0);
     }
 }

@@ -5,6 +5,7 @@
 use crate::api::{ApiError, Client, Comment};
 use crate::error::{Error, Result};
 use crate::exec::retry::{with_retries, RetryPolicy};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
@@ -69,13 +70,16 @@ pub fn write_jsonl(folder: &Path, comments: &[Comment]) -> std::io::Result<()> {
         w.flush()?;
     }
     tmp.as_file().sync_all()?;
+    super::download::make_readable(tmp.path())?;
     tmp.persist(folder.join(COMMENTS_JSONL))
         .map_err(|e| e.error)?;
     Ok(())
 }
 
 /// Rebuild `DIR/comments.csv` from every `DIR/*/comments.jsonl`; returns the row count.
-pub fn rebuild_csv(dir: &Path) -> Result<u64> {
+/// The `ticket_number` column comes from `numbers` (ticket id -> number as the server spells
+/// it); only a ticket missing there falls back to its folder's name.
+pub fn rebuild_csv(dir: &Path, numbers: &HashMap<Uuid, String>) -> Result<u64> {
     let path = dir.join(COMMENTS_CSV);
     let err = |e: std::io::Error| Error::io("cannot write comments file", path.clone(), e);
     let mut folders: Vec<_> = std::fs::read_dir(dir)
@@ -96,14 +100,15 @@ pub fn rebuild_csv(dir: &Path) -> Result<u64> {
         let mut w = csv::Writer::from_writer(tmp.as_file_mut());
         w.write_record(CSV_COLUMNS).map_err(|e| err(e.into()))?;
         for folder in &folders {
-            let number = folder
+            let folder_name = folder
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let text = std::fs::read_to_string(folder.join(COMMENTS_JSONL)).map_err(err)?;
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 let c: Comment = serde_json::from_str(line).map_err(|e| err(e.into()))?;
-                w.write_record(csv_row(&c, &number))
+                let number = numbers.get(&c.ticket_id).unwrap_or(&folder_name);
+                w.write_record(csv_row(&c, number))
                     .map_err(|e| err(e.into()))?;
                 rows += 1;
             }
@@ -111,6 +116,7 @@ pub fn rebuild_csv(dir: &Path) -> Result<u64> {
         w.flush().map_err(err)?;
     }
     tmp.as_file().sync_all().map_err(err)?;
+    super::download::make_readable(tmp.path()).map_err(err)?;
     tmp.persist(&path).map_err(|e| err(e.error))?;
     Ok(rows)
 }
@@ -168,12 +174,16 @@ mod tests {
         assert_eq!(jsonl.lines().count(), 2);
         let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
         assert_eq!(first["note"], "first, with \"quotes\"", "extra fields kept");
-        assert_eq!(rebuild_csv(dir.path()).unwrap(), 3);
+        let numbers = HashMap::from([(t2, "TIC:2".to_string())]);
+        assert_eq!(rebuild_csv(dir.path(), &numbers).unwrap(), 3);
         let mut r = csv::Reader::from_path(dir.path().join(COMMENTS_CSV)).unwrap();
         let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
         assert_eq!(&rows[0][1], "TIC1");
         assert_eq!(&rows[1][8], "multi\nline");
-        assert_eq!(&rows[2][1], "TIC2");
+        assert_eq!(
+            &rows[2][1], "TIC:2",
+            "the ticket's number, not its folder's name"
+        );
         assert_eq!(&rows[0][5], "true");
     }
 }

@@ -88,6 +88,7 @@ pub async fn fetch(
     }
     let dest = dest.to_path_buf();
     let persisted = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        make_readable(tmp.path())?;
         tmp.persist(&dest).map_err(|e| e.error)?;
         Ok(())
     })
@@ -105,6 +106,36 @@ pub async fn fetch(
             attempts,
         )),
     }
+}
+
+/// Give a finished temp file (created rw------- by `tempfile`) the mode an ordinary new file
+/// gets: rw-r--r-- less the umask (read from `/proc/self/status`; 022 where unknown).
+pub(crate) fn make_readable(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = 0o644 & !umask();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// The process umask (Linux reports it in `/proc/self/status`); 022 when it cannot be read.
+#[cfg(unix)]
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o022)
+    })
 }
 
 /// Size and sha256 of a file on disk (blocking; run it off the async threads).
@@ -191,6 +222,19 @@ mod tests {
         std::fs::write(&p, b"hellO").unwrap();
         assert!(!still_intact(&p, 5, &h).await, "same size, other content");
         assert!(!still_intact(&dir.path().join("gone"), 5, &h).await);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn finished_files_are_readable_like_ordinary_ones() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(tmp.path()), 0o600);
+        make_readable(tmp.path()).unwrap();
+        assert_eq!(mode(tmp.path()), 0o644 & !umask());
+        assert_eq!(umask() & !0o777, 0);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `DIR/manifest.csv`: one row per downloaded document, rewritten atomically (temp file in
 //! DIR, fsync, rename), so a crash leaves either the old or the new manifest, never half.
 
+use super::names;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -60,7 +61,30 @@ impl Entry {
 /// Rows keyed by (ticket, document).
 pub type Entries = BTreeMap<(Uuid, Uuid), Entry>;
 
-/// Read a manifest; a missing file is an empty manifest.
+/// Whether a manifest path is one a backup could have written: `<folder>/<file>`, both parts
+/// plain names in the sanitizer's canonical form, the folder not one of DIR's own files and
+/// the file not the comments export. Anything else could point outside DIR (`../x`, `/etc/x`).
+pub(crate) fn is_safe_path(path: &str) -> bool {
+    let mut parts = path.split('/');
+    let (Some(folder), Some(file), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    names::is_canonical(folder)
+        && names::is_canonical(file)
+        && !super::ticket::ROOT_RESERVED
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(folder))
+        && !file.eq_ignore_ascii_case(super::comments::COMMENTS_JSONL)
+}
+
+/// The key that makes two paths the same file (case-insensitive file systems included).
+pub(crate) fn path_key(path: &str) -> String {
+    path.to_lowercase()
+}
+
+/// Read a manifest; a missing file is an empty manifest. A row with an unsafe path (see
+/// [`is_safe_path`]) or with the path of another row (the later download wins: its file is
+/// the one on disk) is dropped with a warning: its document counts as not backed up.
 pub fn read(path: &Path) -> Result<Entries> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -68,6 +92,15 @@ pub fn read(path: &Path) -> Result<Entries> {
         Err(e) => return Err(Error::io("cannot read manifest", path, e)),
     };
     let mut out = Entries::new();
+    let mut by_path: HashMap<String, (Uuid, Uuid)> = HashMap::new();
+    let warn = |row: usize, what: &str, e: &Entry| {
+        eprintln!(
+            "warning: {} row {row}: {what} {:?}; document {} is treated as not backed up",
+            path.display(),
+            e.path.escape_default().to_string(),
+            e.document_id
+        );
+    };
     for (i, row) in csv::Reader::from_reader(file)
         .deserialize::<Entry>()
         .enumerate()
@@ -79,7 +112,27 @@ pub fn read(path: &Path) -> Result<Entries> {
                 i + 2
             ))
         })?;
-        out.insert((e.ticket_id, e.document_id), e);
+        if !is_safe_path(&e.path) {
+            warn(i + 2, "unsafe path", &e);
+            continue;
+        }
+        let key = (e.ticket_id, e.document_id);
+        if let Some(old) = by_path.get(&path_key(&e.path)).copied() {
+            if old != key {
+                let Some(prev) = out.get(&old) else { continue };
+                if prev.downloaded_at > e.downloaded_at {
+                    warn(i + 2, "path used by another row", &e);
+                    continue;
+                }
+                warn(i + 2, "path used by another row", prev);
+                out.remove(&old);
+            }
+        }
+        if let Some(prev) = out.get(&key) {
+            by_path.remove(&path_key(&prev.path));
+        }
+        by_path.insert(path_key(&e.path), key);
+        out.insert(key, e);
     }
     Ok(out)
 }
@@ -110,6 +163,7 @@ pub fn write_atomic(path: &Path, entries: &Entries) -> Result<()> {
         w.flush().map_err(err)?;
     }
     tmp.as_file().sync_all().map_err(err)?;
+    super::download::make_readable(tmp.path()).map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     sync_dir(dir);
     Ok(())
@@ -132,6 +186,8 @@ pub struct Store {
 
 struct State {
     entries: Entries,
+    /// Path key -> the one row using it.
+    by_path: HashMap<String, (Uuid, Uuid)>,
     dirty: bool,
     written: Instant,
 }
@@ -139,10 +195,15 @@ struct State {
 impl Store {
     /// A store over `entries` read from `path`, rewritten at most every `every`.
     pub fn new(path: PathBuf, entries: Entries, every: Duration) -> Self {
+        let by_path = entries
+            .iter()
+            .map(|(k, e)| (path_key(&e.path), *k))
+            .collect();
         Store {
             path,
             state: Mutex::new(State {
                 entries,
+                by_path,
                 dirty: false,
                 written: Instant::now(),
             }),
@@ -170,19 +231,45 @@ impl Store {
         self.lock().entries.clone()
     }
 
-    /// Add or replace a row.
+    /// Add or replace a row. Another row with the same path is dropped: the file is this
+    /// row's now (the manifest never holds two rows with one path).
     pub fn record(&self, e: Entry) {
         let mut s = self.lock();
-        s.entries.insert((e.ticket_id, e.document_id), e);
+        let key = (e.ticket_id, e.document_id);
+        let new_path = path_key(&e.path);
+        if let Some(prev) = s.entries.get(&key) {
+            let old_path = path_key(&prev.path);
+            if old_path != new_path {
+                s.by_path.remove(&old_path);
+            }
+        }
+        if let Some(other) = s.by_path.insert(new_path, key) {
+            if other != key {
+                s.entries.remove(&other);
+            }
+        }
+        s.entries.insert(key, e);
         s.dirty = true;
     }
 
     /// Drop a row (pruned document).
     pub fn remove(&self, ticket: Uuid, document: Uuid) {
         let mut s = self.lock();
-        if s.entries.remove(&(ticket, document)).is_some() {
+        if let Some(e) = s.entries.remove(&(ticket, document)) {
+            let k = path_key(&e.path);
+            if s.by_path.get(&k) == Some(&(ticket, document)) {
+                s.by_path.remove(&k);
+            }
             s.dirty = true;
         }
+    }
+
+    /// Whether a row other than `e`'s own uses `e`'s path.
+    pub fn path_used_by_other(&self, e: &Entry) -> bool {
+        self.lock()
+            .by_path
+            .get(&path_key(&e.path))
+            .is_some_and(|k| *k != (e.ticket_id, e.document_id))
     }
 
     /// Rewrite when something changed and the last write is old enough.
@@ -221,7 +308,7 @@ mod tests {
             ticket_number: "TIC001000".into(),
             document_id: Uuid::new_v4(),
             document_name: name.into(),
-            path: format!("TIC001000/{name}"),
+            path: format!("TIC001000/{}", names::clean(name)),
             bytes: 42,
             sha256: "ab".repeat(32),
             mime_type: "text/plain".into(),
@@ -263,6 +350,74 @@ mod tests {
         std::fs::write(&path, "ticket_id,x\nnot-a-uuid,1\n").unwrap();
         let err = read(&path).unwrap_err().to_string();
         assert!(err.contains("damaged at row 2"), "{err}");
+    }
+
+    #[test]
+    fn unsafe_and_duplicate_paths_are_dropped_on_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        let t = Uuid::new_v4();
+        let good = entry(t, "a.txt");
+        let mut rows = vec![good.clone()];
+        for bad in [
+            "../pwned.txt",
+            "/etc/passwd",
+            "TIC1/../../x",
+            "TIC1//x",
+            "TIC1/./x",
+            "x.txt",
+            "TIC1/a/b.txt",
+            "TIC1\\..\\x",
+            "manifest.csv/x",
+            "TIC1/comments.jsonl",
+            "TIC1/ x",
+        ] {
+            let mut e = entry(t, "x");
+            e.path = bad.into();
+            rows.push(e);
+        }
+        let mut older = entry(t, "A.TXT");
+        older.downloaded_at = "2026-11-27T07:00:00Z".into();
+        rows.push(older);
+        let mut w = csv::Writer::from_path(&path).unwrap();
+        for r in &rows {
+            w.serialize(r).unwrap();
+        }
+        w.flush().unwrap();
+        drop(w);
+        let read_back = read(&path).unwrap();
+        assert_eq!(read_back.into_values().collect::<Vec<_>>(), vec![good]);
+        assert!(is_safe_path("TIC001000/report-1a2b3c4d.pdf"));
+        assert!(is_safe_path("x-00000000/100%41.txt"));
+    }
+
+    #[test]
+    fn recording_a_path_drops_the_row_that_held_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(
+            dir.path().join(MANIFEST_FILE),
+            Entries::new(),
+            Duration::ZERO,
+        );
+        let t = Uuid::new_v4();
+        let old = entry(t, "a.txt");
+        store.record(old.clone());
+        let mut new = entry(t, "b.txt");
+        assert!(!store.path_used_by_other(&new));
+        new.path = old.path.to_uppercase();
+        assert!(store.path_used_by_other(&new), "case-insensitively");
+        store.record(new.clone());
+        assert_eq!(store.of_ticket(t), vec![new.clone()]);
+        assert!(!store.path_used_by_other(&new));
+        let mut moved = new.clone();
+        moved.path = "TIC001000/c.txt".into();
+        store.record(moved.clone());
+        store.record(old.clone());
+        assert_eq!(
+            store.snapshot().len(),
+            2,
+            "the old path was freed by the move"
+        );
     }
 
     #[test]

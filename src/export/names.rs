@@ -31,9 +31,31 @@ pub fn sanitize(raw: &str, fallback_id: Uuid) -> String {
     }
 }
 
-/// Percent-decode and clean; may return an empty string.
+/// Percent-decode and clean; may return an empty string. The result is canonical:
+/// [`is_canonical`] holds for every non-empty result.
 pub(crate) fn clean(raw: &str) -> String {
     let decoded = percent_decode_str(raw).decode_utf8_lossy();
+    let mut name = clean_once(&decoded);
+    // One pass can leave something a second pass changes (whitespace uncovered by a removed
+    // control character); a few passes reach the fixed point.
+    for _ in 0..4 {
+        let again = clean_once(&name);
+        if again == name {
+            break;
+        }
+        name = again;
+    }
+    name
+}
+
+/// Whether `name` is a plain single component exactly as [`clean`] writes it (no decoding:
+/// a `%` in a kept name stays). Manifest paths must consist of such parts.
+pub(crate) fn is_canonical(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && clean_once(name) == name
+}
+
+/// One cleaning pass over an already decoded name.
+fn clean_once(decoded: &str) -> String {
     let joined = decoded
         .split(['/', '\\'])
         .map(str::trim)
@@ -48,14 +70,14 @@ pub(crate) fn clean(raw: &str) -> String {
             c => c,
         })
         .collect();
-    let trimmed = trim_ends(&kept);
+    let trimmed = trim_ends(kept.trim());
     let unreserved = if is_reserved(trimmed) {
         format!("_{trimmed}")
     } else {
         trimmed.to_string()
     };
     let capped = cap_bytes(&unreserved, MAX_NAME_BYTES);
-    trim_ends(&capped).to_string()
+    trim_ends(capped.trim()).to_string()
 }
 
 /// Bidirectional overrides and zero-width characters that disguise a name.
@@ -278,6 +300,27 @@ mod tests {
         let suffixed = f.claim(&capped, b);
         assert!(suffixed.len() <= MAX_NAME_BYTES && suffixed.ends_with(".pdf"));
         assert_ne!(suffixed, capped);
+    }
+
+    #[test]
+    fn cleaned_names_are_canonical_and_other_forms_are_not() {
+        for raw in [
+            "report.pdf",
+            "\u{1}\u{3000}b.txt",
+            "100%2541.txt",
+            "../../evil.txt",
+            "CON",
+            "a\u{3000}\u{1}",
+        ] {
+            let c = clean(raw);
+            assert!(is_canonical(&c), "{raw:?} -> {c:?}");
+        }
+        assert_eq!(clean("100%2541.txt"), "100%41.txt");
+        for bad in [
+            "..", ".", "", "a\\b", "CON", " x", "x.", ".hidden", "a:b", "\u{1}x",
+        ] {
+            assert!(!is_canonical(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub struct ExportSpec {
     pub comments: Option<bool>,
     /// Delete files of documents gone from the server.
     pub prune: Option<bool>,
-    /// Stop starting new work after this long (`50m`, `1h 30m`).
+    /// Stop starting new work after this long (`50m`, `1h 30m`); downloads in flight get a
+    /// grace of 10% of it (at least 10 s), then are aborted and left for the next run.
     pub max_duration: Option<String>,
     /// Tickets in flight at once.
     pub concurrency: Option<usize>,

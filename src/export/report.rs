@@ -33,12 +33,13 @@ impl Tally {
         c.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Note a problem (one line).
+    /// Note a problem (one line; control characters from server names escaped, so a name
+    /// cannot move the cursor or recolour the terminal).
     pub(crate) fn problem(&self, line: String) {
         self.problems
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(line.replace(['\r', '\n'], " "));
+            .push(printable(&line));
     }
 
     /// Freeze into a summary.
@@ -64,6 +65,20 @@ impl Tally {
             ..BackupSummary::default()
         }
     }
+}
+
+/// `line` with control and bidirectional-override characters escaped (`\u{1b}`, `\n`).
+pub(crate) fn printable(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        let hidden = matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || hidden {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The outcome of one backup run.
@@ -357,6 +372,18 @@ mod tests {
         assert_eq!(s.exit_code(), 1);
         s.interrupted = true;
         assert_eq!(s.exit_code(), 130);
+    }
+
+    #[test]
+    fn problem_lines_carry_no_control_characters() {
+        let t = Tally::default();
+        t.problem("TIC1/x\u{1b}[2J\u{7}y\r\nz\u{202E}gpj.exe: http 500".into());
+        let lines = t.summary().problems;
+        assert_eq!(
+            lines,
+            vec!["TIC1/x\\u{1b}[2J\\u{7}y\\r\\nz\\u{202e}gpj.exe: http 500".to_string()]
+        );
+        assert!(!lines[0].chars().any(char::is_control));
     }
 
     #[test]

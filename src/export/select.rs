@@ -36,7 +36,8 @@ pub struct Unresolved {
     pub why: String,
 }
 
-/// Resolve explicit references; an error return is fatal (key rejected, server gone).
+/// Resolve explicit references (each found ticket is fetched once for its number as the
+/// server spells it); an error return is fatal (key rejected, server gone).
 pub async fn resolve_refs(
     client: &Client,
     policy: &RetryPolicy,
@@ -59,8 +60,11 @@ pub async fn resolve_refs(
     let (mut targets, mut missing, mut seen) = (Vec::new(), Vec::new(), HashSet::new());
     for r in parsed {
         let found = match &r {
+            // The number as the server spells it names the folder (`tic001005` was typed).
             TicketRef::Number(n) => match resolved.get(n) {
-                Some(Ok(id)) => Ok((*id, Some(n.clone()))),
+                Some(Ok(id)) => by_id(client, policy, cancel, *id)
+                    .await?
+                    .map(|(id, number)| (id, number.or_else(|| Some(n.clone())))),
                 Some(Err(why)) => Err(why.clone()),
                 None => Err(format!("ticket {n} was not resolved")),
             },

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use uuid::Uuid;
 
 /// Names in DIR itself that a ticket folder must never take.
-const ROOT_RESERVED: [&str; 4] = [
+pub(super) const ROOT_RESERVED: [&str; 4] = [
     super::manifest::MANIFEST_FILE,
     comments::COMMENTS_CSV,
     super::lock::LOCK_FILE,
@@ -43,6 +43,8 @@ pub(super) struct Ctx<'a> {
     pub(super) tally: &'a Tally,
     /// The error that stops the run.
     pub(super) fatal: Mutex<Option<Error>>,
+    /// Ticket id -> number as the server spells it, of the tickets seen in this run.
+    pub(super) numbers: Mutex<HashMap<Uuid, String>>,
 }
 
 impl Ctx<'_> {
@@ -54,13 +56,22 @@ impl Ctx<'_> {
         self.cancel.soft.cancel();
     }
 
-    /// A per-item API error: `None` when it is not the item's fault (a rejected key stops
-    /// the run; a hard cancel leaves the item for the next run), else `Some(message)`.
-    fn classify(&self, e: &ApiError) -> Option<String> {
+    /// A per-item API error (retries already used up): `None` when it is not the item's
+    /// fault, else `Some(message)`. A rejected key, or a server that stopped answering
+    /// (no connection; or, for a list request, no answer or a timeout) stops the run; a hard
+    /// cancel leaves the item for the next run. A download cut off midway stays the
+    /// document's failure (the server did answer); the next list request tells whether the
+    /// server is gone.
+    fn classify(&self, e: &ApiError, download: bool) -> Option<String> {
         if matches!(e, ApiError::Cancelled) {
             return None;
         }
-        if e.class(true) == RetryClass::Fatal {
+        let unreachable = match e {
+            ApiError::Connect(_) => true,
+            ApiError::Timeout(_) | ApiError::NoResponse(_) => !download,
+            _ => false,
+        };
+        if unreachable || e.class(true) == RetryClass::Fatal {
             self.set_fatal(crate::run::fatal_from(self.client, e.clone()));
             return None;
         }
@@ -97,6 +108,9 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> TicketResult {
         .ticket_number
         .clone()
         .unwrap_or_else(|| t.ticket_id.to_string());
+    if let (Some(n), Ok(mut numbers)) = (&t.ticket_number, ctx.numbers.lock()) {
+        numbers.insert(t.ticket_id, n.clone());
+    }
     let listed = with_retries(ctx.client, &ctx.policy, true, &ctx.cancel.hard, || {
         ctx.client.list_documents(t.ticket_id)
     })
@@ -105,7 +119,7 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> TicketResult {
     let docs = match listed {
         Ok(d) => d,
         Err(e) => {
-            let msg = ctx.classify(&e);
+            let msg = ctx.classify(&e, false);
             if let Some(msg) = &msg {
                 Tally::add(&ctx.tally.tickets_failed, 1);
                 ctx.tally
@@ -132,7 +146,8 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> TicketResult {
         .find_map(|e| e.file(dir).parent().map(Path::to_path_buf))
         .unwrap_or_else(|| dir.join(folder_name(t)));
     handle_gone(ctx, &label, &docs, &known);
-    let plan = plan_paths(&folder, dir, &docs, &known);
+    let present = names_in(&folder);
+    let plan = plan_paths(&folder, dir, &docs, &known, &present);
     let (mut failed, mut complete) = back_up_documents(ctx, t, &docs, plan, &known).await;
     if ctx.opts.comments {
         if ctx.cancel.soft.is_cancelled() {
@@ -174,20 +189,35 @@ async fn back_up_documents(
     (failed, complete)
 }
 
+/// The names of what is in `folder` already (none when it does not exist yet).
+fn names_in(folder: &Path) -> Vec<String> {
+    std::fs::read_dir(folder)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Where each listed document goes: kept paths for known ones, fresh unique names for new
-/// ones (assigned in document-id order, so reruns agree). `comments.jsonl` is never given to
-/// a document, with or without `--comments` (a later run may export comments).
+/// ones (assigned in document-id order, so reruns agree). A new name never takes the name of
+/// any manifest row of the ticket (a gone document's kept file included) nor of a file
+/// already in the folder. `comments.jsonl` is never given to a document, with or without
+/// `--comments` (a later run may export comments).
 fn plan_paths(
     folder: &Path,
     dir: &Path,
     docs: &[Document],
     known: &HashMap<Uuid, Entry>,
+    present: &[String],
 ) -> Vec<PathBuf> {
     let mut names = FolderNames::with_reserved([comments::COMMENTS_JSONL]);
-    for d in docs {
-        if let Some(e) = known.get(&d.document_id) {
-            names.take(e.path.rsplit('/').next().unwrap_or(""));
-        }
+    for e in known.values() {
+        names.take(e.path.rsplit('/').next().unwrap_or(""));
+    }
+    for p in present {
+        names.take(p);
     }
     let mut order: Vec<usize> = (0..docs.len()).collect();
     order.sort_by_key(|&i| docs[i].document_id);
@@ -225,6 +255,15 @@ pub(super) fn report_gone(ctx: &Ctx<'_>, label: &str, e: &Entry) {
         ctx.tally.problem(format!(
             "{label}: document {} ({}) is gone from the server; kept at {}",
             e.document_id, e.document_name, e.path
+        ));
+        return;
+    }
+    if ctx.store.path_used_by_other(e) {
+        // The file belongs to a live row now: only this row goes.
+        ctx.store.remove(e.ticket_id, e.document_id);
+        ctx.tally.problem(format!(
+            "{label}: document {} is gone from the server; {} is kept (another document uses it)",
+            e.document_id, e.path
         ));
         return;
     }
@@ -299,7 +338,7 @@ async fn back_up_document(
             Tally::add(&ctx.tally.left, 1);
             Doc::Left
         }
-        Err(e) => match ctx.classify(&e.error) {
+        Err(e) => match ctx.classify(&e.error, true) {
             Some(msg) => {
                 Tally::add(&ctx.tally.failed, 1);
                 ctx.tally.problem(format!(
@@ -343,7 +382,7 @@ async fn export_comments(ctx: &Ctx<'_>, t: &Target, label: &str, folder: &Path) 
     let all = match comments::list_all(ctx.client, &ctx.policy, hard, t.ticket_id).await {
         Ok(c) => c,
         Err(e) => {
-            if let Some(msg) = ctx.classify(&e) {
+            if let Some(msg) = ctx.classify(&e, false) {
                 Tally::add(&ctx.tally.tickets_failed, 1);
                 ctx.tally
                     .problem(format!("{label}: cannot list comments: {msg}"));
@@ -404,9 +443,9 @@ mod tests {
             doc(2, "../../a.txt"),
             doc(4, "comments.jsonl"),
         ];
-        let p = plan_paths(&folder, dir, &docs, &HashMap::new());
+        let p = plan_paths(&folder, dir, &docs, &HashMap::new(), &[]);
         assert_eq!(p[1], folder.join("A.TXT"), "lowest id gets the plain name");
-        let again = plan_paths(&folder, dir, &docs, &HashMap::new());
+        let again = plan_paths(&folder, dir, &docs, &HashMap::new(), &[]);
         assert_eq!(p, again);
         let names: std::collections::HashSet<String> = p
             .iter()

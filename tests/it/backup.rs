@@ -7,6 +7,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 mod interrupt;
+mod mini;
+mod passes;
+mod paths;
+mod unlisted;
+mod unreachable;
 
 /// Small, unthrottled sandbox (the limiter is exercised by the import tests).
 fn quick(tickets: usize) -> SandboxConfig {
@@ -313,6 +318,14 @@ async fn selection_flags_pick_exactly_the_named_or_filtered_tickets() {
         !folders(&env).contains("TIC0010001"),
         "near miss not selected"
     );
+    assert!(
+        folders(&env).contains("TIC001005") && !folders(&env).contains("tic001005"),
+        "the folder takes the server's spelling: {:?}",
+        folders(&env)
+    );
+    assert!(manifest(&env)
+        .iter()
+        .any(|r| r["ticket_number"] == "TIC001005" && r["path"].starts_with("TIC001005/")));
     let list = env.write("pick.txt", format!("# one a line\n{near}\n"));
     let out = backup(&env, &["--tickets", list.to_str().unwrap()]).await;
     assert_eq!(code(&out), 0, "{}", text(&out));

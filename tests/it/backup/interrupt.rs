@@ -175,3 +175,49 @@ async fn ctrl_c_twice_aborts_a_stalled_download_and_removes_its_temp_file() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_download_still_stalled_after_the_budget_grace_is_aborted_and_left() {
+    let (base, server) = breaking_server(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"))
+        .args([
+            "backup",
+            "--out",
+            "out",
+            "--rate-per-minute",
+            "0",
+            "--max-duration",
+            "1s",
+        ])
+        .current_dir(dir.path())
+        .env("ALGA_BASE_URL", &base)
+        .env("ALGA_API_KEY", crate::env::KEY)
+        .env_remove("ALGA_TENANT_ID")
+        .kill_on_drop(true)
+        .output();
+    // 1 s budget + 10 s grace; without the abort the stalled download waits for the 60 s
+    // idle timeout and its retries.
+    let out = tokio::time::timeout(std::time::Duration::from_secs(45), run)
+        .await
+        .expect("the budget did not abort the stalled download")
+        .unwrap();
+    server.abort();
+    assert_eq!(code(&out), 0, "a budget stop is clean: {}", text(&out));
+    assert!(
+        text(&out).contains("stopped at the 1s budget"),
+        "{}",
+        text(&out)
+    );
+    let root = dir.path().join("out");
+    assert_eq!(
+        listing(&root),
+        vec![
+            ".alga-batch-resume.json",
+            ".alga-batch.lock",
+            "TIC1/good.txt",
+            "manifest.csv"
+        ],
+        "no temp file left; the pass continues next time"
+    );
+}
