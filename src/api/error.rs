@@ -65,7 +65,11 @@ impl ApiError {
         match self {
             ApiError::Status { status, .. } => match status {
                 401 => RetryClass::Fatal,
-                429 | 502 | 503 | 504 => RetryClass::Retry,
+                429 | 503 => RetryClass::Retry,
+                502 | 504 if idempotent => RetryClass::Retry,
+                // A gateway error on a create may come after the server committed it (a proxy
+                // gave up waiting): reconcile before sending again.
+                502 | 504 => RetryClass::OutcomeUnknown,
                 // A 500 from a create may follow a commit; GETs/DELETEs can be retried safely.
                 500 if idempotent => RetryClass::Retry,
                 _ => RetryClass::Permanent,
@@ -112,7 +116,17 @@ mod tests {
     #[test]
     fn classification_follows_the_retry_rules() {
         for s in [429, 502, 503, 504] {
+            assert_eq!(st(s).class(true), RetryClass::Retry, "{s}");
+        }
+        for s in [429, 503] {
             assert_eq!(st(s).class(false), RetryClass::Retry, "{s}");
+        }
+        for s in [502, 504] {
+            assert_eq!(
+                st(s).class(false),
+                RetryClass::OutcomeUnknown,
+                "{s}: reconcile first"
+            );
         }
         for s in [400, 403, 404, 409, 405] {
             assert_eq!(st(s).class(true), RetryClass::Permanent, "{s}");

@@ -230,17 +230,13 @@ async fn send_until_known(
     mut row: ResultRow,
 ) -> ResultRow {
     let rounds = ctx.cfg.retry.max_retries + 1;
+    let mut backoff = ctx.cfg.retry.backoff();
     let mut last = String::new();
     for _ in 0..rounds {
-        let mut intent = row.clone();
-        intent.status = Status::Sending;
-        intent.finished_at = now_rfc3339();
-        let since = Some(Utc::now());
-        if let Err(e) = ctx.journal.record_flushed(intent).await {
-            set_fatal(ctx, ExecFatal::Journal(e));
+        let Some(since) = record_intent(ctx, &row).await else {
             let why = "not sent: the results file cannot be written".to_string();
             return finish(row, Status::Cancelled, why);
-        }
+        };
         let attempted = tokio::select! {
             a = send(ctx, task, ticket) => a,
             () = ctx.cancel.hard.cancelled() => {
@@ -257,25 +253,21 @@ async fn send_until_known(
             Err(e) => e,
         };
         row.http_status = err.status().map(|s| s.to_string()).unwrap_or_default();
-        match err.class(false) {
-            RetryClass::OutcomeUnknown => {}
-            RetryClass::Fatal => {
-                set_fatal(ctx, ExecFatal::Rejected(err.clone()));
-                return finish(row, Status::Failed, err.one_line());
-            }
-            _ if matches!(err, ApiError::Cancelled) => {
-                let why = format!("{OUTCOME_UNKNOWN}: aborted in flight");
-                return finish(row, Status::Cancelled, why);
-            }
-            _ => {
-                note_failure(ctx, &err);
-                return finish(row, Status::Failed, err.one_line());
-            }
+        if let Some(done) = settle(ctx, &row, &err) {
+            return done;
         }
         last = err.one_line();
-        match lookup(ctx, task, ticket, since, true).await {
+        match lookup(ctx, task, ticket, Some(since), true).await {
             Ok(Some(id)) => return found(row, &task.op, id),
-            Ok(None) => ctx.client.note_retry(),
+            Ok(None) => {
+                // Not there: send again after a backoff (a gateway error may repeat at once).
+                ctx.client.note_retry();
+                let pause = backoff.next().unwrap_or_default();
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = ctx.cancel.hard.cancelled() => {}
+                }
+            }
             Err(e) => {
                 note_failure(ctx, &e);
                 let why = format!(
@@ -287,6 +279,42 @@ async fn send_until_known(
         }
     }
     finish(row, Status::Failed, format!("{OUTCOME_UNKNOWN}: {last}"))
+}
+
+/// Journal that the create is about to be sent (flushed); `None` when the journal cannot
+/// write, in which case nothing may be sent and the run stops.
+async fn record_intent(ctx: &Ctx<'_>, row: &ResultRow) -> Option<DateTime<Utc>> {
+    let mut intent = row.clone();
+    intent.status = Status::Sending;
+    intent.finished_at = now_rfc3339();
+    let since = Utc::now();
+    match ctx.journal.record_flushed(intent).await {
+        Ok(()) => Some(since),
+        Err(e) => {
+            set_fatal(ctx, ExecFatal::Journal(e));
+            None
+        }
+    }
+}
+
+/// The final row for a failed create, or `None` when its outcome is unknown (reconcile).
+fn settle(ctx: &Ctx<'_>, row: &ResultRow, err: &ApiError) -> Option<ResultRow> {
+    let row = row.clone();
+    match err.class(false) {
+        RetryClass::OutcomeUnknown => None,
+        RetryClass::Fatal => {
+            set_fatal(ctx, ExecFatal::Rejected(err.clone()));
+            Some(finish(row, Status::Failed, err.one_line()))
+        }
+        _ if matches!(err, ApiError::Cancelled) => {
+            let why = format!("{OUTCOME_UNKNOWN}: aborted in flight");
+            Some(finish(row, Status::Cancelled, why))
+        }
+        _ => {
+            note_failure(ctx, err);
+            Some(finish(row, Status::Failed, err.one_line()))
+        }
+    }
 }
 
 /// What a successful create returned.
