@@ -122,3 +122,15 @@ pub(crate) fn count_requests(sb: &Sandbox, method: &str, suffix: &str) -> usize 
         .filter(|r| r.method == method && r.path.ends_with(suffix))
         .count()
 }
+
+/// Wait until the sandbox has answered at least `n` comment POSTs (the run under test is
+/// really under way), so that signals and shutdowns land mid-run even on a slow machine.
+pub(crate) async fn wait_for_comment_posts(sb: &Sandbox, n: usize) {
+    for _ in 0..1500 {
+        if count_requests(sb, "POST", "/comments") >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the run never posted {n} comments");
+}

@@ -2,7 +2,6 @@
 //! comment threads kept in order when a comment cannot be posted.
 
 use crate::env::{code, config, read_results, text, TestEnv, KEY};
-use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_dies_mid_run_stops_it_with_exit_3() {
@@ -27,7 +26,7 @@ async fn a_server_that_dies_mid_run_stops_it_with_exit_3() {
         ])
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    crate::env::wait_for_comment_posts(&env.sandbox, 10).await;
     let TestEnv { sandbox, dir } = env;
     sandbox.shutdown().await;
     let out = child.wait_with_output().await.unwrap();

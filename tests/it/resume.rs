@@ -230,7 +230,7 @@ async fn ctrl_c_once_finishes_in_flight_and_cancels_the_rest() {
     let env = TestEnv::with(cfg).await;
     job(&env, 40, 0);
     let child = env.command(&args(&["--concurrency", "2"])).spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    crate::env::wait_for_comment_posts(&env.sandbox, 4).await;
     interrupt(child.id().unwrap()).await;
     let out = child.wait_with_output().await.unwrap();
     assert_eq!(code(&out), 130, "{}", text(&out));
@@ -257,7 +257,7 @@ async fn ctrl_c_twice_aborts_and_the_next_run_reconciles() {
     let env = TestEnv::with(cfg).await;
     job(&env, 30, 4);
     let child = env.command(&args(&[])).spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    crate::env::wait_for_comment_posts(&env.sandbox, 4).await;
     let pid = child.id().unwrap();
     interrupt(pid).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
