@@ -61,23 +61,29 @@ impl TestEnv {
 
     /// The binary with the connection environment set.
     pub(crate) fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"));
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env("ALGA_BASE_URL", self.sandbox.base_url())
-            .env("ALGA_API_KEY", KEY)
-            .env_remove("ALGA_TENANT_ID")
-            .env_remove("RUST_LOG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        cmd
+        binary(self.dir.path(), &self.sandbox.base_url(), args)
     }
 
     /// Run the binary to completion.
     pub(crate) async fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().await.expect("binary runs")
     }
+}
+
+/// The binary run in `dir` against the server at `base` with the test key, output piped,
+/// killed if the test drops it.
+pub(crate) fn binary(dir: &Path, base: &str, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("ALGA_BASE_URL", base)
+        .env("ALGA_API_KEY", KEY)
+        .env_remove("ALGA_TENANT_ID")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
 }
 
 /// Exit code (panics on a signal death).

@@ -76,8 +76,10 @@ fn broken_response(request_line: &str) -> Vec<u8> {
 async fn a_download_cut_off_midway_leaves_no_partial_file() {
     let (base, server) = breaking_server(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"))
-        .args([
+    let out = crate::env::binary(
+        dir.path(),
+        &base,
+        &[
             "backup",
             "--out",
             "out",
@@ -85,14 +87,11 @@ async fn a_download_cut_off_midway_leaves_no_partial_file() {
             "1",
             "--rate-per-minute",
             "0",
-        ])
-        .current_dir(dir.path())
-        .env("ALGA_BASE_URL", &base)
-        .env("ALGA_API_KEY", crate::env::KEY)
-        .env_remove("ALGA_TENANT_ID")
-        .output()
-        .await
-        .unwrap();
+        ],
+    )
+    .output()
+    .await
+    .unwrap();
     server.abort();
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(text(&out).contains("big.bin"), "{}", text(&out));
@@ -125,16 +124,13 @@ fn listing(root: &Path) -> Vec<String> {
 async fn ctrl_c_twice_aborts_a_stalled_download_and_removes_its_temp_file() {
     let (base, server) = breaking_server(true).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"))
-        .args(["backup", "--out", "out", "--rate-per-minute", "0"])
-        .current_dir(dir.path())
-        .env("ALGA_BASE_URL", &base)
-        .env("ALGA_API_KEY", crate::env::KEY)
-        .env_remove("ALGA_TENANT_ID")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = crate::env::binary(
+        dir.path(),
+        &base,
+        &["backup", "--out", "out", "--rate-per-minute", "0"],
+    )
+    .spawn()
+    .unwrap();
     let root = dir.path().join("out");
     let folder = root.join("TIC1");
     let in_flight = || {
@@ -180,8 +176,10 @@ async fn ctrl_c_twice_aborts_a_stalled_download_and_removes_its_temp_file() {
 async fn a_download_still_stalled_after_the_budget_grace_is_aborted_and_left() {
     let (base, server) = breaking_server(true).await;
     let dir = tempfile::tempdir().unwrap();
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"))
-        .args([
+    let run = crate::env::binary(
+        dir.path(),
+        &base,
+        &[
             "backup",
             "--out",
             "out",
@@ -189,13 +187,9 @@ async fn a_download_still_stalled_after_the_budget_grace_is_aborted_and_left() {
             "0",
             "--max-duration",
             "1s",
-        ])
-        .current_dir(dir.path())
-        .env("ALGA_BASE_URL", &base)
-        .env("ALGA_API_KEY", crate::env::KEY)
-        .env_remove("ALGA_TENANT_ID")
-        .kill_on_drop(true)
-        .output();
+        ],
+    )
+    .output();
     // 1 s budget + 10 s grace; without the abort the stalled download waits for the 60 s
     // idle timeout and its retries.
     let out = tokio::time::timeout(std::time::Duration::from_secs(45), run)

@@ -35,14 +35,5 @@ pub(super) async fn serve(
 
 /// The binary in `dir` against `base` with `args`, to completion.
 pub(super) async fn run(dir: &std::path::Path, base: &str, args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"))
-        .args(args)
-        .current_dir(dir)
-        .env("ALGA_BASE_URL", base)
-        .env("ALGA_API_KEY", crate::env::KEY)
-        .env_remove("ALGA_TENANT_ID")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap()
+    crate::env::binary(dir, base, args).output().await.unwrap()
 }

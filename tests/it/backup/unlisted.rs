@@ -66,8 +66,10 @@ async fn only_tickets_the_server_confirms_gone_have_their_documents_pruned() {
         ));
     }
     std::fs::write(root.join("manifest.csv"), csv).unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"))
-        .args([
+    let out = crate::env::binary(
+        dir.path(),
+        &base,
+        &[
             "backup",
             "--out",
             "out",
@@ -76,14 +78,11 @@ async fn only_tickets_the_server_confirms_gone_have_their_documents_pruned() {
             "0",
             "--rate-per-minute",
             "0",
-        ])
-        .current_dir(dir.path())
-        .env("ALGA_BASE_URL", &base)
-        .env("ALGA_API_KEY", crate::env::KEY)
-        .env_remove("ALGA_TENANT_ID")
-        .output()
-        .await
-        .unwrap();
+        ],
+    )
+    .output()
+    .await
+    .unwrap();
     server.abort();
     let msg = text(&out);
     assert_eq!(code(&out), 0, "{msg}");
