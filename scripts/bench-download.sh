@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark (not run in CI): download a 1 GiB document from the sandbox side by side with
-# `curl -o`, `curl -o` followed by an fsync of the file (for reference), and `alga-batch backup`
-# (which also computes sha256 while streaming, checks the size and renames into place), several rounds, `sync` before each; report wall time, throughput and max RSS
-# (/usr/bin/time -v). Then check that a repeat backup of 1,000 unchanged documents sends no
-# download request.
+# `curl -o`, `curl -o` followed by an fsync of the file (for reference), `alga-batch backup`
+# (which also computes sha256 while streaming, checks the size and renames into place; whole
+# blocks go to disk with direct I/O where the filesystem allows) and, for reference,
+# `alga-batch backup --no-direct-io` (every write through the page cache). Several rounds,
+# `sync` and a 2 s pause before each, tools in turn; report wall time, throughput, CPU and max
+# RSS (/usr/bin/time -v), then the median of each tool. Then check that a repeat backup of
+# 1,000 unchanged documents sends no download request.
 #
 # Usage: scripts/bench-download.sh [ROUNDS]      (default 3; needs curl, jq, /usr/bin/time)
 # SIZE_MIB=1024 and DOCS=1000 can be changed through the environment.
@@ -60,26 +63,45 @@ run_curl_fsync() { run_curl && sync "$WORK/curl.bin"; }
 run_ab() {
     rm -rf "$WORK/out"
     ALGA_API_KEY=$KEY "$BIN" backup --base-url "$BASE" --out "$WORK/out" --ticket TIC001000 \
-        --rate-per-minute 0 --quiet 2>/dev/null
+        --rate-per-minute 0 --quiet "$@" 2>/dev/null
 }
-export -f run_curl run_curl_fsync run_ab
+run_ab_buffered() { run_ab --no-direct-io; }
+export -f run_curl run_curl_fsync run_ab run_ab_buffered
 export WORK KEY URL BIN BASE
 
-printf '%-6s %-12s %10s %12s %12s\n' round tool seconds MiB/s maxRSS_MiB
+printf '%-6s %-12s %10s %12s %10s %12s\n' round tool seconds MiB/s CPU_s maxRSS_MiB
 for r in $(seq "$ROUNDS"); do
-    for tool in run_curl run_curl_fsync run_ab; do
+    for tool in run_curl run_curl_fsync run_ab run_ab_buffered; do
         rm -rf "$WORK/out" "$WORK/curl.bin"
         sync # no unrelated dirty pages in anyone's fsync (ext4 flushes them together)
+        # Let freed memory settle the same way before every tool: on a VM whose free pages go
+        # back to the host, how cold the next pages are depends on how long ago they were freed.
+        sleep 2
         /usr/bin/time -v -o "$WORK/t.time" bash -c "$tool"
         s=$(secs "$(tv 'Elapsed (wall clock)' "$WORK/t.time")")
+        cpu=$(awk -v u="$(tv 'User time' "$WORK/t.time")" -v k="$(tv 'System time' "$WORK/t.time")" \
+            'BEGIN{print u+k}')
         rss=$(tv 'Maximum resident set size' "$WORK/t.time")
-        printf '%-6s %-12s %10.2f %12.0f %12.1f\n' "$r" "${tool#run_}" "$s" \
-            "$(awk -v s="$s" -v m="$SIZE_MIB" 'BEGIN{print m/s}')" \
-            "$(awk -v k="$rss" 'BEGIN{print k/1024}')"
+        printf '%-6s %-12s %10.2f %12.0f %10.2f %12.1f\n' "$r" "${tool#run_}" "$s" \
+            "$(awk -v s="$s" -v m="$SIZE_MIB" 'BEGIN{print m/s}')" "$cpu" \
+            "$(awk -v k="$rss" 'BEGIN{print k/1024}')" | tee -a "$WORK/rows.txt"
+        if [ "$tool" != run_curl ] && [ "$tool" != run_curl_fsync ]; then
+            GOT=$(awk -F, -v d="$DOC" '$3 == d {print $7}' "$WORK/out/manifest.csv")
+            [ "$GOT" = "$WANT" ] || { echo "sha256 mismatch: $GOT vs $WANT" >&2; exit 1; }
+        fi
     done
-    GOT=$(awk -F, -v d="$DOC" '$3 == d {print $7}' "$WORK/out/manifest.csv")
-    [ "$GOT" = "$WANT" ] || { echo "sha256 mismatch: $GOT vs $WANT" >&2; exit 1; }
 done
+
+echo
+echo "medians over $ROUNDS rounds:"
+for tool in curl curl_fsync ab ab_buffered; do
+    awk -v t="$tool" '$2 == t {print $3}' "$WORK/rows.txt" | sort -n |
+        awk -v t="$tool" -v m="$SIZE_MIB" '{v[NR]=$1} END {
+            med = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2
+            printf "%-12s %6.2f s %8.0f MiB/s\n", t, med, m/med }' | tee -a "$WORK/medians.txt"
+done
+awk '$1 == "curl" {c=$4} $1 == "ab" {a=$4} END {
+    printf "alga-batch backup / curl throughput: %.0f %%\n", 100*a/c }' "$WORK/medians.txt"
 
 echo
 echo "repeat backup of $DOCS unchanged documents..."

@@ -19,6 +19,11 @@ pub struct Connection {
 impl Connection {
     /// Check the URL and build a client with the given rate settings.
     pub fn client(self, rate_per_minute: u32, burst: u32) -> Result<Client> {
+        build(self.config(rate_per_minute, burst)?)
+    }
+
+    /// Check the URL; the client settings, to adjust before [`build`].
+    pub fn config(self, rate_per_minute: u32, burst: u32) -> Result<ClientConfig> {
         check_url(&self.base_url, self.allow_http)?;
         let mut cfg = ClientConfig::new(
             self.base_url.trim_end_matches('/').to_string(),
@@ -27,8 +32,13 @@ impl Connection {
         cfg.tenant = self.tenant;
         cfg.rate_per_minute = rate_per_minute;
         cfg.burst = burst;
-        Client::new(cfg).map_err(|e| Error::Fatal(format!("cannot build http client: {e}")))
+        Ok(cfg)
     }
+}
+
+/// Build a client from [`Connection::config`].
+pub fn build(cfg: ClientConfig) -> Result<Client> {
+    Client::new(cfg).map_err(|e| Error::Fatal(format!("cannot build http client: {e}")))
 }
 
 /// Refuse anything but `https://`, or `http://` to a loopback host (unless allowed).

@@ -50,6 +50,7 @@ pub(super) struct Inner {
     counters: Counters,
     pub(super) request_timeout: Duration,
     pub(super) create_timeout: Duration,
+    pub(super) direct_io: bool,
 }
 
 impl fmt::Debug for Client {
@@ -94,6 +95,7 @@ impl Client {
                 counters: Counters::default(),
                 request_timeout: cfg.request_timeout,
                 create_timeout: cfg.create_timeout,
+                direct_io: cfg.direct_io,
             }),
         })
     }

@@ -10,10 +10,12 @@
 mod budget;
 mod client;
 mod config;
+mod disk;
 mod error;
 mod gate;
 mod multipart;
 mod response;
+mod sink;
 mod transfer;
 mod types;
 

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncSeekExt;
 use uuid::Uuid;
 
@@ -13,6 +12,7 @@ use super::client::{Client, Limit};
 use super::error::ApiError;
 use super::multipart::{file_body, lock};
 use super::response::{disposition_file_name, transport_error};
+use super::sink::Sink;
 use super::types::{DataEnvelope, Document};
 
 /// Upload speed assumed when sizing an upload's timeout (bytes per second).
@@ -114,21 +114,16 @@ impl Client {
         };
         let content_type = header(CONTENT_TYPE);
         let file_name = header(CONTENT_DISPOSITION).and_then(|v| disposition_file_name(&v));
-        // Hash and write on a blocking thread while the next chunks arrive: the network, the
-        // hash and the disk then overlap instead of taking turns.
         let file = dest
             .try_clone()
             .await
             .map_err(write_error)?
             .into_std()
             .await;
-        let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
-        let writer = tokio::task::spawn_blocking(move || hash_and_write(file, rx));
-        let received = self.forward_body(&mut resp, idle, tx).await;
-        // Always wait for the writer: it shares the file position with a retry's attempt.
-        let written = writer
-            .await
-            .map_err(|e| ApiError::Local(format!("download writer stopped: {e}")))?;
+        let mut sink = Sink::start(file, self.inner.direct_io);
+        let received = self.forward_body(&mut resp, idle, &mut sink).await;
+        // Always wait for both threads: they share the file position with a retry's attempt.
+        let written = sink.finish().await;
         received?;
         let (bytes, sha256) = written.map_err(write_error)?;
         Ok(Downloaded {
@@ -141,12 +136,12 @@ impl Client {
 }
 
 impl Client {
-    /// Passes every chunk of the body to the writer; a stall longer than `idle` is a timeout.
+    /// Passes every chunk of the body to `sink`; a stall longer than `idle` is a timeout.
     async fn forward_body(
         &self,
         resp: &mut reqwest::Response,
         idle: std::time::Duration,
-        tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+        sink: &mut Sink,
     ) -> Result<(), ApiError> {
         loop {
             let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
@@ -155,29 +150,11 @@ impl Client {
                 Ok(Ok(None)) => return Ok(()),
                 Ok(Ok(Some(chunk))) => chunk,
             };
-            if tx.send(chunk).await.is_err() {
-                return Ok(()); // the writer failed: the caller reports its error
+            if sink.push(&chunk).await.is_err() {
+                return Ok(()); // a sink thread failed: the caller reports its error
             }
         }
     }
-}
-
-/// Writes every chunk to `file` through a 1 MiB buffer, hashing as it goes.
-fn hash_and_write(
-    file: std::fs::File,
-    mut rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
-) -> std::io::Result<(u64, String)> {
-    use std::io::Write;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut hasher = Sha256::new();
-    let mut bytes = 0u64;
-    while let Some(chunk) = rx.blocking_recv() {
-        hasher.update(&chunk);
-        bytes += chunk.len() as u64;
-        out.write_all(&chunk)?;
-    }
-    out.flush()?;
-    Ok((bytes, hex::encode(hasher.finalize())))
 }
 
 fn write_error(e: std::io::Error) -> ApiError {

@@ -30,7 +30,9 @@ const MANIFEST_EVERY: Duration = Duration::from_secs(2);
 /// Run a backup (or, with `dry_run`, only print what it would cost).
 pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<BackupSummary> {
     let started = Instant::now();
-    let client = conn.client(opts.rate_per_minute, opts.burst)?;
+    let mut cfg = conn.config(opts.rate_per_minute, opts.burst)?;
+    cfg.direct_io = opts.direct_io;
+    let client = crate::connect::build(cfg)?;
     let policy = RetryPolicy {
         max_retries: opts.max_retries,
         base: Duration::from_millis(500),

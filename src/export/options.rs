@@ -46,6 +46,8 @@ pub struct ExportSpec {
     pub log_file: Option<PathBuf>,
     /// Take the folder lock (default true).
     pub lock: Option<bool>,
+    /// Write large downloads with direct I/O where the filesystem allows (default true).
+    pub direct_io: Option<bool>,
     /// Print the request estimate only.
     #[serde(skip)]
     pub dry_run: bool,
@@ -76,7 +78,8 @@ impl ExportSpec {
             burst,
             max_retries,
             log_file,
-            lock
+            lock,
+            direct_io
         );
         if self.tickets.is_empty() {
             self.tickets = job.tickets;
@@ -157,6 +160,8 @@ pub struct BackupOptions {
     pub log_file: Option<PathBuf>,
     /// Take the folder lock.
     pub lock: bool,
+    /// Write whole blocks of downloads with direct I/O where possible (see `api/disk.rs`).
+    pub direct_io: bool,
     /// Estimate only.
     pub dry_run: bool,
     /// One summary line.
@@ -209,6 +214,7 @@ impl BackupOptions {
             max_retries: spec.max_retries.unwrap_or(5),
             log_file: spec.log_file,
             lock: spec.lock.unwrap_or(true),
+            direct_io: spec.direct_io.unwrap_or(true),
             dry_run: spec.dry_run,
             quiet: spec.quiet,
         })
@@ -301,7 +307,7 @@ mod tests {
         std::fs::write(
             &job,
             "kind = \"export\"\nname = \"nightly\"\nout = \"backup\"\ntickets_file = \"t.txt\"\n\
-             comments = true\nmax_duration = \"50m\"\nconcurrency = 2\n",
+             comments = true\nmax_duration = \"50m\"\nconcurrency = 2\ndirect_io = false\n",
         )
         .unwrap();
         let spec = load_job(&job).unwrap();
@@ -312,7 +318,7 @@ mod tests {
         let o = BackupOptions::from_spec(flags.or(spec)).unwrap();
         assert_eq!(o.out, dir.path().join("backup"));
         assert_eq!(o.selection.refs, vec!["TIC1", "TIC2"]);
-        assert!(o.comments && o.lock && !o.prune);
+        assert!(o.comments && o.lock && !o.prune && !o.direct_io);
         assert_eq!(o.concurrency, 8);
         assert_eq!(o.max_duration, Some(Duration::from_secs(3000)));
     }
@@ -329,7 +335,7 @@ mod tests {
             "relative to the job file's folder"
         );
         assert_eq!(o.name, "nightly-attachments");
-        assert!(o.comments && o.selection.refs.is_empty());
+        assert!(o.comments && o.selection.refs.is_empty() && o.direct_io);
         assert_eq!(o.max_duration, Some(Duration::from_secs(3000)));
     }
 
