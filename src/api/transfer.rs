@@ -123,9 +123,9 @@ impl Client {
         let mut sink = Sink::start(file, self.inner.direct_io);
         let received = self.forward_body(&mut resp, idle, &mut sink).await;
         // Always wait for both threads: they share the file position with a retry's attempt.
-        let written = sink.finish().await;
+        // A disk error is reported before a network one: it is the cause to fix.
+        let (bytes, sha256) = sink.finish().await.map_err(write_error)?;
         received?;
-        let (bytes, sha256) = written.map_err(write_error)?;
         Ok(Downloaded {
             bytes,
             sha256,

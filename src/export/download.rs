@@ -3,11 +3,10 @@
 //! onto the final name. A failed or cancelled download deletes its temp file, so no partial file
 //! ever sits under a final name.
 //!
-//! Files are not fsynced one by one. Where direct I/O is used (`api/disk.rs`), whole blocks are
-//! on the device when their write returns and only the last partial block passes through the
-//! page cache; elsewhere every write does. A process crash cannot tear a renamed file, and after
-//! a power cut every run re-checks each manifest file's sha256 and downloads a damaged one
-//! again. The manifest itself is fsynced.
+//! Files are not fsynced one by one, whether their whole blocks bypass the page cache with
+//! direct I/O (`api/disk.rs`) or not: a process crash cannot tear a renamed file, and after a
+//! power cut (which can leave a file short or holding zeros) every run re-checks each manifest
+//! file's sha256 and downloads a damaged one again. The manifest itself is fsynced.
 
 use crate::api::{ApiError, Client, Document};
 use crate::exec::retry::{with_retries, RetryPolicy};
