@@ -24,6 +24,11 @@ const PAGE_CACHE_WRITE: usize = 64 * 1024;
 /// size of every common disk (512 or 4096 bytes).
 pub(super) const ALIGN: usize = 4096;
 
+/// How far into a buffer at `address` the first [`ALIGN`]ed byte is.
+pub(super) fn align_offset(address: usize) -> usize {
+    (ALIGN - address % ALIGN) % ALIGN
+}
+
 /// What a [`DiskWriter`] writes to: a file (a fake in tests).
 pub(super) trait Target: Write {
     /// Turns direct I/O on if the filesystem is one it is used on; whether it did.
@@ -233,7 +238,7 @@ mod tests {
     /// `len` bytes at an ALIGNed address, plus `misalign` (and the buffer that holds them).
     fn aligned(len: usize, misalign: usize) -> (Vec<u8>, usize) {
         let buf: Vec<u8> = (0..len + 2 * ALIGN).map(|i| (i % 251) as u8).collect();
-        let start = (ALIGN - buf.as_ptr() as usize % ALIGN) % ALIGN + misalign;
+        let start = align_offset(buf.as_ptr() as usize) + misalign;
         (buf, start)
     }
 

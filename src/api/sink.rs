@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::{channel, Receiver, Sender};
 use tokio::task::JoinHandle;
 
-use super::disk::{DiskWriter, ALIGN};
+use super::disk::{align_offset, DiskWriter, ALIGN};
 
 /// Blocks in flight between the network, the hash and the disk.
 const BLOCKS: usize = 6;
@@ -30,8 +30,7 @@ struct Block {
 impl Block {
     fn new() -> Block {
         let storage = vec![0u8; BLOCK_BYTES + ALIGN];
-        let address = storage.as_ptr() as usize;
-        let start = (ALIGN - address % ALIGN) % ALIGN;
+        let start = align_offset(storage.as_ptr() as usize);
         Block {
             storage,
             start,

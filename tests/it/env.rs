@@ -70,6 +70,13 @@ impl TestEnv {
     }
 }
 
+/// `run job.csv --results r.csv` followed by `extra`: the import most tests run.
+pub(crate) fn run_job<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", "job.csv", "--results", "r.csv"];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// The binary run in `dir` against the server at `base` with the test key, output piped,
 /// killed if the test drops it.
 pub(crate) fn binary(dir: &Path, base: &str, args: &[&str]) -> tokio::process::Command {

@@ -14,16 +14,12 @@ async fn a_server_that_dies_mid_run_stops_it_with_exit_3() {
     }
     env.write("job.csv", &csv);
     let child = env
-        .command(&[
-            "run",
-            "job.csv",
-            "--results",
-            "r.csv",
+        .command(&crate::env::run_job(&[
             "--rate-per-minute",
             "0",
             "--max-retries",
             "1",
-        ])
+        ]))
         .spawn()
         .unwrap();
     crate::env::wait_for_comment_posts(&env.sandbox, 10).await;
@@ -91,17 +87,7 @@ async fn threads_stay_in_order_across_failures_and_resumes() {
         csv.push_str(&format!("TIC00100{},step {i:02}\n", i % 4));
     }
     env.write("job.csv", &csv);
-    let args = [
-        "run",
-        "job.csv",
-        "--results",
-        "r.csv",
-        "--rate-per-minute",
-        "0",
-        "--max-retries",
-        "0",
-        "--quiet",
-    ];
+    let args = crate::env::run_job(&["--rate-per-minute", "0", "--max-retries", "0", "--quiet"]);
     let first = env.run(&args).await;
     assert_eq!(code(&first), 1, "some comments must fail: {}", text(&first));
     let (_, rows) = read_results(&env.path("r.csv"));

@@ -19,15 +19,7 @@ async fn comments_keep_job_order_per_ticket_and_results_hold_every_id() {
     }
     env.write("job.csv", &csv);
     let out = env
-        .run(&[
-            "run",
-            "job.csv",
-            "--results",
-            "r.csv",
-            "--concurrency",
-            "8",
-            "--quiet",
-        ])
+        .run(&crate::env::run_job(&["--concurrency", "8", "--quiet"]))
         .await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     let (header, rows) = read_results(&env.path("r.csv"));
@@ -280,16 +272,12 @@ async fn injected_503s_are_retried_and_each_operation_lands_once() {
     }
     env.write("job.csv", &csv);
     let out = env
-        .run(&[
-            "run",
-            "job.csv",
-            "--results",
-            "r.csv",
+        .run(&crate::env::run_job(&[
             "--rate-per-minute",
             "0",
             "--max-retries",
             "8",
-        ])
+        ]))
         .await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(
@@ -337,17 +325,13 @@ async fn a_429_pauses_every_worker_until_retry_after() {
     }
     env.write("job.csv", &csv);
     let out = env
-        .run(&[
-            "run",
-            "job.csv",
-            "--results",
-            "r.csv",
+        .run(&crate::env::run_job(&[
             "--rate-per-minute",
             "0",
             "--concurrency",
             "4",
             "--quiet",
-        ])
+        ]))
         .await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     let log = env.sandbox.request_log();
