@@ -3,7 +3,7 @@
 use crate::api::ApiKey;
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::run::{self, RunOptions};
+use crate::import::{self, RunOptions};
 use crate::sandbox::{self, SandboxConfig};
 use std::path::PathBuf;
 
@@ -40,7 +40,7 @@ pub async fn demo(job: Option<PathBuf>, quiet: bool) -> Result<u8> {
         quiet,
         ..RunOptions::default()
     };
-    let result = run::run_import(&opts, |_| {
+    let result = import::run_import(&opts, |_| {
         Ok(Connection {
             base_url: base_url.clone(),
             api_key: ApiKey::new(key.clone()),
@@ -50,7 +50,5 @@ pub async fn demo(job: Option<PathBuf>, quiet: bool) -> Result<u8> {
     })
     .await;
     sb.shutdown().await;
-    let summary = result?;
-    eprintln!("{summary}");
-    Ok(summary.exit_code())
+    Ok(crate::cli::report(result?))
 }

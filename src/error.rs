@@ -13,7 +13,7 @@ pub const EXIT_SOME_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Fatal: key rejected, server unreachable, results file unwritable.
 pub const EXIT_FATAL: u8 = 3;
-/// Another run holds the lock on the output folder.
+/// Another run holds the lock on the output folder or the results file.
 pub const EXIT_LOCKED: u8 = 4;
 /// Interrupted by Ctrl-C.
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -30,6 +30,9 @@ pub enum Error {
     /// The server rejected the API key.
     #[error("the server rejected the API key (401 {0}): check ALGA_API_KEY or --api-key-file, and --tenant")]
     Unauthorized(String),
+    /// The key may not write to tickets (a 403 answer to a create).
+    #[error("the server refused to create with this API key (403 {0}): its user may not update tickets; use a key whose user may")]
+    Forbidden(String),
     /// The server could not be reached at all.
     #[error("server unreachable at {url}: {reason}")]
     Unreachable {
@@ -49,12 +52,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The output folder is locked by another run.
+    /// The output folder or the results file is locked by another run.
     #[error("{0}")]
     Locked(String),
     /// Another fatal problem.
     #[error("{0}")]
     Fatal(String),
+    /// Stopped by Ctrl-C (or SIGTERM) before anything was sent.
+    #[error("interrupted before anything was sent")]
+    Interrupted,
 }
 
 impl Error {
@@ -63,7 +69,9 @@ impl Error {
         match self {
             Error::Usage(_) | Error::InvalidJob(_) => EXIT_USAGE,
             Error::Locked(_) => EXIT_LOCKED,
+            Error::Interrupted => EXIT_INTERRUPTED,
             Error::Unauthorized(_)
+            | Error::Forbidden(_)
             | Error::Unreachable { .. }
             | Error::Io { .. }
             | Error::Fatal(_) => EXIT_FATAL,

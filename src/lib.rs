@@ -17,10 +17,12 @@ pub mod demo;
 pub mod error;
 pub mod exec;
 pub mod export;
+pub mod import;
 pub mod job;
 pub mod journal;
+mod mutex;
 pub mod plan;
-pub mod run;
+pub mod runner;
 pub mod sandbox;
 pub mod undo;
 

@@ -3,15 +3,22 @@
 //! An op key is derived from content only: the ticket as written, the kind, the comment text and
 //! flags (or the file name, size and sha256), and the occurrence number among identical
 //! operations. Reordering rows or editing unrelated rows therefore leaves every other key as it
-//! was, which is what resuming an edited job relies on. Planning reads attachment files (to hash
-//! them) but never touches the network.
+//! was, which is what resuming an edited job relies on. Planning hashes attachment files (off
+//! the async threads, several at once), except those whose hash an earlier run recorded
+//! ([`KnownHashes`]); it never touches the network.
 
 use crate::error::{Error, Result};
 use crate::job::{Action, CommentSpec, Job, TicketRef, UploadSpec};
+use crate::journal::{ResultRow, Status};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 /// What an operation does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,15 +34,37 @@ pub enum OpKind {
         /// MIME type guessed from the extension.
         mime: String,
     },
+    /// Undo: delete a document (idempotent; 404 means already gone).
+    DeleteDocument {
+        /// The document.
+        document: Uuid,
+        /// The row of the job being undone: the undo row keeps its identity columns.
+        row: Box<ResultRow>,
+    },
+    /// Undo: replace a comment's text (idempotent).
+    RedactComment {
+        /// The comment.
+        comment: Uuid,
+        /// The replacement text.
+        text: Arc<str>,
+        /// The row of the job being undone.
+        row: Box<ResultRow>,
+    },
 }
 
 impl OpKind {
     /// `comment` or `document`, as in the results CSV.
     pub fn label(&self) -> &'static str {
         match self {
-            OpKind::Comment(_) => "comment",
-            OpKind::Upload { .. } => "document",
+            OpKind::Comment(_) | OpKind::RedactComment { .. } => "comment",
+            OpKind::Upload { .. } | OpKind::DeleteDocument { .. } => "document",
         }
+    }
+
+    /// Whether the operation creates something (a POST without idempotency: journaled before
+    /// it is sent, reconciled when its answer is lost).
+    pub fn is_create(&self) -> bool {
+        matches!(self, OpKind::Comment(_) | OpKind::Upload { .. })
     }
 }
 
@@ -48,33 +77,105 @@ pub struct Operation {
     pub source: String,
     /// Target ticket as written.
     pub ticket: TicketRef,
+    /// The target ticket's id when the producer already knows it (undo); else it is resolved
+    /// from `ticket`.
+    pub ticket_id: Option<Uuid>,
+    /// A reason known before running that this operation cannot be done: it is recorded as
+    /// failed and nothing is sent.
+    pub blocked: Option<String>,
     /// What to do.
     pub kind: OpKind,
 }
 
-/// Plan every item of `job`, in job order.
-pub fn plan(job: &Job) -> Result<Vec<Operation>> {
+/// Hashes recorded by an earlier run, by file path: reused when the file has not changed.
+#[derive(Debug, Default, Clone)]
+pub struct KnownHashes {
+    by_path: HashMap<String, Known>,
+    placeholder: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Known {
+    bytes: u64,
+    sha256: String,
+    recorded: DateTime<Utc>,
+}
+
+/// A file modified less than this before a row was written is hashed again (coarse mtimes).
+const MTIME_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+
+impl KnownHashes {
+    /// The hashes of uploads an earlier run finished (`created` or `existing` rows: their
+    /// sha256 is that of the bytes the server holds, recorded when they were done).
+    pub fn from_rows<'a>(rows: impl IntoIterator<Item = &'a ResultRow>) -> Self {
+        let mut by_path = HashMap::new();
+        for r in rows {
+            if r.kind != "document" || !matches!(r.status, Status::Created | Status::Existing) {
+                continue;
+            }
+            let (Ok(bytes), Ok(at)) = (
+                r.bytes.parse::<u64>(),
+                DateTime::parse_from_rfc3339(&r.finished_at),
+            ) else {
+                continue;
+            };
+            if r.sha256.len() != 64 || r.file.is_empty() {
+                continue;
+            }
+            let known = Known {
+                bytes,
+                sha256: r.sha256.to_ascii_lowercase(),
+                recorded: at.with_timezone(&Utc),
+            };
+            by_path.insert(r.file.clone(), known);
+        }
+        KnownHashes {
+            by_path,
+            placeholder: false,
+        }
+    }
+
+    /// Hashes for a plan that only needs its tickets (the run will stop at the pre-flight):
+    /// no file is read, every hash is empty.
+    pub fn placeholder() -> Self {
+        KnownHashes {
+            by_path: HashMap::new(),
+            placeholder: true,
+        }
+    }
+
+    /// The recorded hash of `path`, when the file still has the recorded size and was last
+    /// modified before the hash was recorded (less a margin for coarse clocks).
+    fn lookup(&self, path: &Path) -> Option<String> {
+        if self.placeholder {
+            return Some(String::new());
+        }
+        let known = self.by_path.get(&path.display().to_string())?;
+        let meta = std::fs::metadata(path).ok()?;
+        let modified: DateTime<Utc> = meta.modified().ok()?.into();
+        (meta.is_file() && meta.len() == known.bytes && modified + MTIME_MARGIN <= known.recorded)
+            .then(|| known.sha256.clone())
+    }
+}
+
+/// Plan every item of `job`, in job order. Attachments are hashed on blocking threads, a few
+/// at once, unless `known` holds their hash; a `cancel` stops hashing (nothing is sent yet).
+pub async fn plan(
+    job: &Job,
+    known: &KnownHashes,
+    cancel: &CancellationToken,
+) -> Result<Vec<Operation>> {
+    let hashes = hash_attachments(job, known, cancel).await?;
     let mut seen: HashMap<String, u32> = HashMap::new();
-    let mut hashes: HashMap<std::path::PathBuf, String> = HashMap::new();
     let mut ops = Vec::with_capacity(job.items.len());
     for item in &job.items {
         let kind = match &item.action {
             Action::Comment(c) => OpKind::Comment(c.clone()),
-            Action::Upload(u) => {
-                let sha256 = match hashes.get(&u.path) {
-                    Some(h) => h.clone(),
-                    None => {
-                        let h = sha256_file(&u.path)?;
-                        hashes.insert(u.path.clone(), h.clone());
-                        h
-                    }
-                };
-                OpKind::Upload {
-                    mime: guess_mime(&u.name),
-                    spec: u.clone(),
-                    sha256,
-                }
-            }
+            Action::Upload(u) => OpKind::Upload {
+                mime: guess_mime(&u.name),
+                spec: u.clone(),
+                sha256: hashes.get(&u.path).cloned().unwrap_or_default(),
+            },
         };
         let content = content_key(&item.ticket, &kind);
         let n = seen.entry(content.clone()).or_insert(0);
@@ -83,10 +184,54 @@ pub fn plan(job: &Job) -> Result<Vec<Operation>> {
             op_key: op_key(&content, *n, &kind),
             source: item.source.clone(),
             ticket: item.ticket.clone(),
+            ticket_id: None,
+            blocked: None,
             kind,
         });
     }
     Ok(ops)
+}
+
+/// The sha256 of every distinct attachment path of the job.
+async fn hash_attachments(
+    job: &Job,
+    known: &KnownHashes,
+    cancel: &CancellationToken,
+) -> Result<HashMap<PathBuf, String>> {
+    let mut hashes = HashMap::new();
+    let mut todo = Vec::new();
+    for item in &job.items {
+        if let Action::Upload(u) = &item.action {
+            if hashes.contains_key(&u.path) || todo.contains(&u.path) {
+                continue;
+            }
+            match known.lookup(&u.path) {
+                Some(h) => {
+                    hashes.insert(u.path.clone(), h);
+                }
+                None => todo.push(u.path.clone()),
+            }
+        }
+    }
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    let mut hashed = futures::stream::iter(todo)
+        .map(|path| async move {
+            let p = path.clone();
+            let h = tokio::task::spawn_blocking(move || sha256_file(&p)).await;
+            (path, h)
+        })
+        .buffer_unordered(parallel);
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(Error::Interrupted),
+            next = hashed.next() => next,
+        };
+        let Some((path, h)) = next else { break };
+        let h = h.map_err(|e| Error::Fatal(format!("hashing task failed: {e}")))??;
+        hashes.insert(path, h);
+    }
+    Ok(hashes)
 }
 
 /// The identity of an operation's content, before the occurrence number.
@@ -103,6 +248,8 @@ fn content_key(ticket: &TicketRef, kind: &OpKind) -> String {
         OpKind::Upload { spec, sha256, .. } => {
             format!("{t}\0document\0{}\0{}\0{sha256}", spec.name, spec.size)
         }
+        OpKind::DeleteDocument { document, .. } => format!("{t}\0delete\0{document}"),
+        OpKind::RedactComment { comment, .. } => format!("{t}\0redact\0{comment}"),
     }
 }
 
@@ -111,9 +258,9 @@ fn op_key(content: &str, occurrence: u32, kind: &OpKind) -> String {
     let mut h = Sha256::new();
     h.update(content.as_bytes());
     h.update(format!("\0#{occurrence}").as_bytes());
-    let prefix = match kind {
-        OpKind::Comment(_) => "c",
-        OpKind::Upload { .. } => "d",
+    let prefix = match kind.label() {
+        "comment" => "c",
+        _ => "d",
     };
     format!("{prefix}-{}", &hex::encode(h.finalize())[..20])
 }
@@ -126,7 +273,7 @@ pub fn guess_mime(name: &str) -> String {
         .to_string()
 }
 
-/// Streamed sha256 of a file (hex).
+/// Streamed sha256 of a file (hex). Blocking: call it from a blocking thread.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut f =
         std::fs::File::open(path).map_err(|e| Error::io("cannot read attachment", path, e))?;
@@ -170,26 +317,34 @@ mod tests {
         }
     }
 
-    fn keys(items: Vec<JobItem>) -> Vec<String> {
-        plan(&job(items))
+    async fn plan_of(j: &Job) -> Vec<Operation> {
+        plan(j, &KnownHashes::default(), &CancellationToken::new())
+            .await
             .unwrap()
+    }
+
+    async fn keys(items: Vec<JobItem>) -> Vec<String> {
+        plan_of(&job(items))
+            .await
             .into_iter()
             .map(|o| o.op_key)
             .collect()
     }
 
-    #[test]
-    fn keys_survive_reordering_and_unrelated_edits() {
+    #[tokio::test]
+    async fn keys_survive_reordering_and_unrelated_edits() {
         let a = keys(vec![
             comment("TIC1", "a", 2),
             comment("TIC1", "b", 3),
             comment("TIC2", "c", 4),
-        ]);
+        ])
+        .await;
         let b = keys(vec![
             comment("TIC2", "c", 2),
             comment("TIC1", "a", 3),
             comment("TIC1", "b", 4),
-        ]);
+        ])
+        .await;
         assert_eq!(a[0], b[1]);
         assert_eq!(a[1], b[2]);
         assert_eq!(a[2], b[0]);
@@ -197,24 +352,25 @@ mod tests {
             comment("TIC1", "a", 2),
             comment("TIC1", "B changed", 3),
             comment("TIC2", "c", 4),
-        ]);
+        ])
+        .await;
         assert_eq!(a[0], c[0]);
         assert_ne!(a[1], c[1]);
         assert_eq!(a[2], c[2]);
     }
 
-    #[test]
-    fn identical_operations_get_occurrence_numbers() {
-        let k = keys(vec![comment("TIC1", "same", 2), comment("TIC1", "same", 3)]);
+    #[tokio::test]
+    async fn identical_operations_get_occurrence_numbers() {
+        let k = keys(vec![comment("TIC1", "same", 2), comment("TIC1", "same", 3)]).await;
         assert_ne!(k[0], k[1]);
         assert!(k[0].starts_with("c-") && k[0].len() == 22);
         // Ticket numbers compare case-insensitively, like the server does.
-        let l = keys(vec![comment("tic1", "same", 9)]);
+        let l = keys(vec![comment("tic1", "same", 9)]).await;
         assert_eq!(k[0], l[0]);
     }
 
-    #[test]
-    fn uploads_are_keyed_by_name_size_and_hash() {
+    #[tokio::test]
+    async fn uploads_are_keyed_by_name_size_and_hash() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.txt");
         std::fs::write(&p, b"hello").unwrap();
@@ -227,7 +383,7 @@ mod tests {
                 size: 5,
             }),
         };
-        let ops = plan(&job(vec![up(2)])).unwrap();
+        let ops = plan_of(&job(vec![up(2)])).await;
         match &ops[0].kind {
             OpKind::Upload { sha256, mime, .. } => {
                 assert_eq!(
@@ -240,10 +396,99 @@ mod tests {
         }
         assert!(ops[0].op_key.starts_with("d-"));
         std::fs::write(&p, b"HELLO").unwrap();
-        let again = plan(&job(vec![up(2)])).unwrap();
+        let again = plan_of(&job(vec![up(2)])).await;
         assert_ne!(
             ops[0].op_key, again[0].op_key,
             "content change must change the key"
         );
+    }
+
+    fn done_row(file: &Path, bytes: u64, sha256: &str, at: DateTime<Utc>) -> ResultRow {
+        ResultRow {
+            op_key: "d-1".into(),
+            source: "job.csv:2".into(),
+            ticket: "TIC1".into(),
+            ticket_id: String::new(),
+            kind: "document".into(),
+            status: Status::Created,
+            comment_id: String::new(),
+            document_id: String::new(),
+            file: file.display().to_string(),
+            bytes: bytes.to_string(),
+            sha256: sha256.into(),
+            http_status: "201".into(),
+            attempts: 1,
+            error: String::new(),
+            finished_at: at.to_rfc3339(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_recorded_hash_is_reused_only_while_the_file_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        std::fs::write(&p, b"hello").unwrap();
+        let item = JobItem {
+            source: "job.csv:2".into(),
+            ticket: TicketRef::parse("TIC1").unwrap(),
+            action: Action::Upload(UploadSpec {
+                path: p.clone(),
+                name: "a.txt".into(),
+                size: 5,
+            }),
+        };
+        let j = job(vec![item]);
+        let sha = |ops: &[Operation]| match &ops[0].kind {
+            OpKind::Upload { sha256, .. } => sha256.clone(),
+            other => panic!("{other:?}"),
+        };
+        // A marker hash proves the file was not read: the real one starts with 2cf24d.
+        let marker = "ab".repeat(32);
+        let later = Utc::now() + chrono::TimeDelta::minutes(1);
+        let known = KnownHashes::from_rows([&done_row(&p, 5, &marker, later)]);
+        let cancel = CancellationToken::new();
+        let ops = plan(&j, &known, &cancel).await.unwrap();
+        assert_eq!(sha(&ops), marker, "recorded after the last change: reused");
+        let earlier = Utc::now() - chrono::TimeDelta::minutes(1);
+        let stale = KnownHashes::from_rows([&done_row(&p, 5, &marker, earlier)]);
+        let ops = plan(&j, &stale, &cancel).await.unwrap();
+        assert!(
+            sha(&ops).starts_with("2cf24d"),
+            "changed since: hashed again"
+        );
+        let other_size = KnownHashes::from_rows([&done_row(&p, 6, &marker, later)]);
+        let ops = plan(&j, &other_size, &cancel).await.unwrap();
+        assert!(sha(&ops).starts_with("2cf24d"), "other size: hashed again");
+        let mut failed = done_row(&p, 5, &marker, later);
+        failed.status = Status::Failed;
+        let ops = plan(&j, &KnownHashes::from_rows([&failed]), &cancel)
+            .await
+            .unwrap();
+        assert!(
+            sha(&ops).starts_with("2cf24d"),
+            "only done rows are trusted"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stop_interrupts_hashing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        std::fs::write(&p, b"hello").unwrap();
+        let j = job(vec![JobItem {
+            source: "job.csv:2".into(),
+            ticket: TicketRef::parse("TIC1").unwrap(),
+            action: Action::Upload(UploadSpec {
+                path: p,
+                name: "a.txt".into(),
+                size: 5,
+            }),
+        }]);
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let err = plan(&j, &KnownHashes::default(), &cancel)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Interrupted), "{err:?}");
     }
 }

@@ -38,6 +38,10 @@ pub enum ApiError {
     Cancelled,
 }
 
+/// The statuses whose answer to a create proves that nothing was stored: the request was
+/// refused before anything was written. Any other answer to a create may follow a commit.
+pub const NOTHING_STORED: [u16; 7] = [400, 401, 403, 404, 413, 415, 422];
+
 /// How the executor should treat an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryClass {
@@ -61,29 +65,34 @@ impl ApiError {
     }
 
     /// Classify for retrying. `idempotent` is false for creates (POST).
+    ///
+    /// For a create, only an answer that proves nothing was stored ([`NOTHING_STORED`]) is a
+    /// plain failure, and a 429 (the limiter answers before the handler runs) or a refused
+    /// connection may simply be retried. Every other outcome (any 5xx, another status, an
+    /// unreadable 2xx, a timeout, a reset) leaves it unknown whether the server stored it:
+    /// reconcile before sending again.
     pub fn class(&self, idempotent: bool) -> RetryClass {
         match self {
-            ApiError::Status { status, .. } => match status {
+            ApiError::Status { status, .. } => match *status {
                 401 => RetryClass::Fatal,
-                429 | 503 => RetryClass::Retry,
-                502 | 504 if idempotent => RetryClass::Retry,
-                // A gateway error on a create may come after the server committed it (a proxy
-                // gave up waiting): reconcile before sending again.
-                502 | 504 => RetryClass::OutcomeUnknown,
-                // A 500 from a create may follow a commit; GETs/DELETEs can be retried safely.
-                500 if idempotent => RetryClass::Retry,
-                _ => RetryClass::Permanent,
+                429 => RetryClass::Retry,
+                s if NOTHING_STORED.contains(&s) => RetryClass::Permanent,
+                500 | 502 | 503 | 504 if idempotent => RetryClass::Retry,
+                _ if idempotent => RetryClass::Permanent,
+                _ => RetryClass::OutcomeUnknown,
             },
             ApiError::Connect(_) => RetryClass::Retry,
-            ApiError::NoResponse(_) | ApiError::Timeout(_) => {
-                if idempotent {
-                    RetryClass::Retry
-                } else {
-                    RetryClass::OutcomeUnknown
-                }
+            ApiError::NoResponse(_) | ApiError::Timeout(_) | ApiError::Decode(_) if !idempotent => {
+                RetryClass::OutcomeUnknown
             }
+            ApiError::NoResponse(_) | ApiError::Timeout(_) => RetryClass::Retry,
             ApiError::Decode(_) | ApiError::Local(_) | ApiError::Cancelled => RetryClass::Permanent,
         }
+    }
+
+    /// Whether the answer proves the server stored nothing (see [`NOTHING_STORED`]).
+    pub fn proves_nothing_stored(&self) -> bool {
+        self.status().is_some_and(|s| NOTHING_STORED.contains(&s))
     }
 
     /// The server's requested delay, if any.
@@ -115,31 +124,48 @@ mod tests {
 
     #[test]
     fn classification_follows_the_retry_rules() {
-        for s in [429, 502, 503, 504] {
+        for s in [429, 500, 502, 503, 504] {
             assert_eq!(st(s).class(true), RetryClass::Retry, "{s}");
         }
-        for s in [429, 503] {
-            assert_eq!(st(s).class(false), RetryClass::Retry, "{s}");
-        }
-        for s in [502, 504] {
+        assert_eq!(
+            st(429).class(false),
+            RetryClass::Retry,
+            "the limiter answers first"
+        );
+        for s in [500, 502, 503, 504, 409, 405, 408, 301, 418] {
             assert_eq!(
                 st(s).class(false),
                 RetryClass::OutcomeUnknown,
-                "{s}: reconcile first"
+                "{s}: a create may have been stored; reconcile first"
             );
+        }
+        for s in [400, 403, 404, 413, 415, 422] {
+            assert_eq!(st(s).class(false), RetryClass::Permanent, "{s}");
+            assert!(st(s).proves_nothing_stored());
         }
         for s in [400, 403, 404, 409, 405] {
             assert_eq!(st(s).class(true), RetryClass::Permanent, "{s}");
         }
         assert_eq!(st(401).class(true), RetryClass::Fatal);
-        assert_eq!(st(500).class(false), RetryClass::Permanent);
-        assert_eq!(st(500).class(true), RetryClass::Retry);
-        let lost = ApiError::NoResponse("reset".into());
-        assert_eq!(lost.class(false), RetryClass::OutcomeUnknown);
-        assert_eq!(lost.class(true), RetryClass::Retry);
+        assert_eq!(st(401).class(false), RetryClass::Fatal);
+        for e in [
+            ApiError::NoResponse("reset".into()),
+            ApiError::Timeout("slow".into()),
+            ApiError::Decode("cannot read created comment".into()),
+        ] {
+            assert_eq!(e.class(false), RetryClass::OutcomeUnknown, "{e}");
+        }
+        assert_eq!(
+            ApiError::NoResponse("reset".into()).class(true),
+            RetryClass::Retry
+        );
         assert_eq!(
             ApiError::Connect("refused".into()).class(false),
             RetryClass::Retry
+        );
+        assert_eq!(
+            ApiError::Local("unreadable".into()).class(false),
+            RetryClass::Permanent
         );
     }
 }

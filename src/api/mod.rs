@@ -23,7 +23,7 @@ pub use budget::throttle_delay;
 pub(crate) use client::track_sent;
 pub use client::Client;
 pub use config::{ApiKey, ClientConfig, ClientStats};
-pub use error::{ApiError, RetryClass};
+pub use error::{ApiError, RetryClass, NOTHING_STORED};
 pub use transfer::{Downloaded, Uploaded};
 pub use types::{
     Comment, DataEnvelope, Document, NewComment, Pagination, Ticket, TicketPage, TicketQuery,

@@ -7,8 +7,9 @@ mod undo_args;
 use crate::api::ApiKey;
 use crate::connect::Connection;
 use crate::error::{Error, Result, EXIT_OK};
+use crate::import::{self, RunOptions};
 use crate::job::{ValidateOptions, DEFAULT_MAX_UPLOAD_BYTES};
-use crate::run::{self, RunOptions};
+use crate::runner::{Completed, Pacing};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -17,8 +18,9 @@ Exit codes:
   0    every operation created or already existing
   1    some operations failed or were cancelled (the results CSV is complete and valid)
   2    invalid usage or job file (nothing was sent)
-  3    fatal: API key rejected, server unreachable, results file unwritable
-  4    the output folder is locked by another run (backup)
+  3    fatal: API key rejected (401) or not allowed to write (403), server unreachable,
+       results file unwritable
+  4    the results file (run, undo) or the output folder (backup) is in use by another run
   130  interrupted (Ctrl-C)
 
 The API key is read from ALGA_API_KEY or from --api-key-file; it is never accepted as a flag
@@ -127,6 +129,18 @@ pub(crate) struct ExecFlags {
     pub(crate) quiet: bool,
 }
 
+impl ExecFlags {
+    /// The pacing these flags ask for, defaults for what they leave out.
+    pub(crate) fn pacing(&self) -> Pacing {
+        Pacing::merge(
+            self.concurrency,
+            self.rate_per_minute,
+            self.burst,
+            self.max_retries,
+        )
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 struct ValidateFlags {
     /// Split comments over 5,000 characters into numbered parts instead of failing.
@@ -163,6 +177,10 @@ struct RunArgs {
     /// Let the server notify contacts about imported comments (default: suppressed).
     #[arg(long)]
     notify: bool,
+    /// Run the rows whose ticket resolves and record the others as failed (default: any
+    /// unknown or ambiguous ticket stops the run before anything is sent, exit 2).
+    #[arg(long)]
+    skip_unresolved: bool,
     #[command(flatten)]
     validate: ValidateFlags,
     #[command(flatten)]
@@ -203,7 +221,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Run(a) => run_cmd(a).await,
         Command::Validate(a) => {
-            let job = run::validate_job(&a.job, &a.validate.options(), false)?;
+            let job = import::validate_job(&a.job, &a.validate.options(), false)?;
             eprintln!(
                 "{}: {} operations, no errors",
                 a.job.display(),
@@ -229,13 +247,23 @@ async fn run_cmd(a: RunArgs) -> Result<u8> {
         dry_run: a.dry_run,
         quiet: a.exec.quiet,
         notify: a.notify,
+        skip_unresolved: a.skip_unresolved,
         validate: a.validate.options(),
     };
     let conn = a.conn;
-    let summary = run::run_import(&opts, |job| {
+    let done = import::run_import(&opts, |job| {
         conn.connection(job.settings.base_url.as_deref())
     })
     .await?;
-    eprintln!("{summary}");
-    Ok(summary.exit_code())
+    Ok(report(done))
+}
+
+/// Print a finished run's summary, then the error that stopped it early if one did; the exit
+/// code.
+pub(crate) fn report(done: Completed) -> u8 {
+    eprintln!("{}", done.summary);
+    if let Some(e) = &done.fatal {
+        eprintln!("alga-batch: {e}");
+    }
+    done.exit_code()
 }

@@ -15,6 +15,7 @@ Exit codes:
   1    some deletes or redactions failed or were cancelled (the undo results CSV is valid)
   2    RESULTS.csv is not a results file of alga-batch, or bad usage (nothing was sent)
   3    fatal: API key rejected (stops at once), server unreachable, results file unwritable
+  4    the undo results file is in use by another run
   130  interrupted (Ctrl-C); rerun with --results to resume";
 
 /// `alga-batch undo RESULTS.csv [--dry-run] [--results FILE] [--redact-comments TEXT] ...`
@@ -47,14 +48,10 @@ pub(crate) async fn undo_cmd(a: UndoArgs) -> Result<u8> {
         results: a.results,
         dry_run: a.dry_run,
         redact_comments: a.redact_comments,
-        concurrency: a.exec.concurrency,
-        rate_per_minute: a.exec.rate_per_minute,
-        burst: a.exec.burst,
-        max_retries: a.exec.max_retries,
+        pacing: a.exec.pacing(),
         quiet: a.exec.quiet,
     };
     let conn = a.conn;
-    let summary = undo::run_undo(&opts, || conn.connection(None)).await?;
-    eprintln!("{summary}");
-    Ok(summary.exit_code())
+    let done = undo::run_undo(&opts, || conn.connection(None)).await?;
+    Ok(super::report(done))
 }

@@ -1,8 +1,11 @@
 //! Running operations: bounded concurrency, per-ticket comment order, the retry policy,
-//! reconciliation of lost responses, two-stage cancellation, and progress.
+//! reconciliation of lost responses, two-stage cancellation, the server's health, and progress.
 
 mod cancel;
+mod create;
 mod executor;
+mod health;
+mod idempotent;
 mod lanes;
 mod progress;
 mod reconcile;
@@ -11,5 +14,6 @@ pub mod retry;
 
 pub use cancel::Cancel;
 pub use executor::{base_row, execute, ExecConfig, ExecFatal, ExecOutcome, Prior, Task};
+pub use health::{Health, UNREACHABLE_STREAK};
 pub use progress::{Progress, ProgressMode};
 pub use reconcile::Reconciler;

@@ -134,6 +134,17 @@ pub struct Attempted<T> {
     pub class: Option<RetryClass>,
 }
 
+impl<T> Attempted<T> {
+    /// The same outcome with the value mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Attempted<U> {
+        Attempted {
+            result: self.result.map(f),
+            attempts: self.attempts,
+            class: self.class,
+        }
+    }
+}
+
 /// Runs `attempt` until it succeeds, fails for good, runs out of retries, or `cancel` fires.
 /// `idempotent` is false for creates: their lost answers are never re-sent.
 pub async fn with_retries<T, F, Fut>(
@@ -392,11 +403,31 @@ mod tests {
             Err(status(429, Some(Duration::from_secs(1)))),
             Ok(7),
         ];
-        let (out, c) = run_script(false, script).await;
+        let (out, c) = run_script(true, script).await;
         assert_eq!(out.result.unwrap(), 7);
         assert_eq!(out.attempts, 4);
         assert_eq!(out.class, None);
         assert_eq!(c.stats().retries, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_create_retries_only_what_proves_nothing_was_stored() {
+        let script = vec![
+            Err(ApiError::Connect("refused".into())),
+            Err(status(429, Some(Duration::from_secs(1)))),
+            Ok(7),
+        ];
+        let (out, _) = run_script(false, script).await;
+        assert_eq!((out.result.unwrap(), out.attempts), (7, 3));
+        for ambiguous in [status(500, None), status(503, None), status(502, None)] {
+            let (out, c) = run_script(false, vec![Err(ambiguous)]).await;
+            assert_eq!(
+                out.attempts, 1,
+                "reconciled by the executor, never re-sent here"
+            );
+            assert_eq!(out.class, Some(RetryClass::OutcomeUnknown));
+            assert_eq!(c.stats().retries, 0);
+        }
     }
 
     #[tokio::test(start_paused = true)]

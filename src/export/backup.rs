@@ -17,7 +17,7 @@ use crate::connect::Connection;
 use crate::error::{Error, Result};
 use crate::exec::retry::{with_retries, RetryPolicy};
 use crate::exec::{Cancel, Progress, ProgressMode};
-use crate::run::fatal_from;
+use crate::runner::fatal_from;
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,8 +43,8 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
     }
     let (_lock, store) = open_folder(opts)?;
     let manifest_path = opts.out.join(MANIFEST_FILE);
-    let cancel = Cancel::new();
-    let interrupted = cancel.install_ctrl_c(opts.quiet);
+    let stop = crate::runner::Stop::install(opts.quiet);
+    let cancel = stop.cancel.clone();
     let budget = Arc::new(AtomicBool::new(false));
     let timer = opts
         .max_duration
@@ -91,7 +91,7 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
         .load(Ordering::Relaxed)
         .then_some(opts.max_duration)
         .flatten();
-    summary.interrupted = interrupted.is_cancelled();
+    summary.interrupted = stop.interrupted();
     summary.resumed_at = (pass.started_at > 0).then_some(pass.started_at);
     summary.continue_at = pass.next;
     fill_stats(&mut summary, &client, started);
@@ -174,8 +174,8 @@ async fn dry_run(
     if at > 0 && left > 0 {
         eprintln!(
             "(the previous pass stopped early: the next run continues at ticket {} of {})",
-            crate::run::group_thousands(at + 1),
-            crate::run::group_thousands(tickets)
+            crate::runner::group_thousands(at + 1),
+            crate::runner::group_thousands(tickets)
         );
     }
     eprintln!(

@@ -2,7 +2,7 @@
 //! `--quiet`), the exit code, the `--dry-run` estimate and the `--log-file` entry.
 
 use crate::error::{Error, Result, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED};
-use crate::run::group_thousands;
+use crate::runner::group_thousands;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};

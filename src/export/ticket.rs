@@ -72,7 +72,7 @@ impl Ctx<'_> {
             _ => false,
         };
         if unreachable || e.class(true) == RetryClass::Fatal {
-            self.set_fatal(crate::run::fatal_from(self.client, e.clone()));
+            self.set_fatal(crate::runner::fatal_from(self.client, e.clone()));
             return None;
         }
         Some(e.one_line())

@@ -12,9 +12,19 @@ use super::{csv_job, Job, JobSettings, Problem, ValidateOptions};
 /// file, line and column. Returns the job only when there is no error (warnings may be present).
 /// Needs no network: ticket numbers are resolved later.
 pub fn load_and_validate(path: &Path, opts: &ValidateOptions) -> (Option<Job>, Vec<Problem>) {
+    let (job, problems) = load_partial(path, opts);
+    let errors = problems
+        .iter()
+        .any(|p| p.severity == super::Severity::Error);
+    (job.filter(|_| !errors), problems)
+}
+
+/// Like [`load_and_validate`], but the job's valid items come back even when other items have
+/// errors (`None` only when the file cannot be read at all), so that a run can report its
+/// unresolved tickets together with the validation problems before stopping.
+pub fn load_partial(path: &Path, opts: &ValidateOptions) -> (Option<Job>, Vec<Problem>) {
     let mut problems = Problems::default();
     let job = load(path, opts, &mut problems);
-    let job = job.filter(|_| problems.error_count() == 0);
     (job, problems.into_vec())
 }
 

@@ -14,7 +14,7 @@ mod template;
 mod toml_job;
 mod validate;
 
-pub use load::load_and_validate;
+pub use load::{load_and_validate, load_partial};
 pub use problems::describe;
 pub use split::server_len;
 

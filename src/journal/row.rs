@@ -23,9 +23,10 @@ pub const COLUMNS: [&str; 15] = [
     "finished_at",
 ];
 
-/// Error text prefix of a row whose create may have reached the server: the next run
-/// reconciles such rows before sending anything again.
-pub const OUTCOME_UNKNOWN: &str = "outcome unknown";
+/// Error text prefix that results files of earlier versions used for a create whose outcome
+/// was unknown (status `failed` or `cancelled`). Read for compatibility: such rows are
+/// reconciled like `unknown` ones. Never written.
+const LEGACY_OUTCOME_UNKNOWN: &str = "outcome unknown";
 
 /// Status of an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,6 +38,8 @@ pub enum Status {
     Existing,
     /// Failed; see `error`.
     Failed,
+    /// May or may not be on the server: reconciled before anything is sent again.
+    Unknown,
     /// Dry run: would be sent.
     Planned,
     /// Not attempted (interrupted or stopped after a fatal error).
@@ -52,9 +55,17 @@ pub enum Status {
 }
 
 impl Status {
-    /// Created or existing: nothing left to do.
+    /// Nothing left to do: created or existing (a job), deleted, missing or redacted (an
+    /// undo).
     pub fn is_done(self) -> bool {
-        matches!(self, Status::Created | Status::Existing)
+        matches!(
+            self,
+            Status::Created
+                | Status::Existing
+                | Status::Deleted
+                | Status::Missing
+                | Status::Redacted
+        )
     }
 
     /// The CSV spelling.
@@ -63,6 +74,7 @@ impl Status {
             Status::Created => "created",
             Status::Existing => "existing",
             Status::Failed => "failed",
+            Status::Unknown => "unknown",
             Status::Planned => "planned",
             Status::Cancelled => "cancelled",
             Status::Sending => "sending",
@@ -110,11 +122,15 @@ pub struct ResultRow {
 
 impl ResultRow {
     /// Whether a create for this row may have reached the server without its answer
-    /// being recorded (a crash after the intent, or a lost response).
+    /// being recorded: status `unknown`, or a `sending` intent left by a crash (or, in files
+    /// of earlier versions, a failed/cancelled row marked "outcome unknown"). Such rows are
+    /// reconciled before anything is sent again.
     pub fn outcome_unknown(&self) -> bool {
-        self.status == Status::Sending
-            || (matches!(self.status, Status::Failed | Status::Cancelled)
-                && self.error.starts_with(OUTCOME_UNKNOWN))
+        match self.status {
+            Status::Unknown | Status::Sending => true,
+            Status::Failed | Status::Cancelled => self.error.starts_with(LEGACY_OUTCOME_UNKNOWN),
+            _ => false,
+        }
     }
 }
 

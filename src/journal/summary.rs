@@ -1,6 +1,6 @@
 //! The run summary: what happened, in numbers, and the exit code it implies.
 
-use super::row::Status;
+use super::outcome::Outcome;
 use crate::error::{EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED};
 use std::fmt;
 use std::path::PathBuf;
@@ -21,6 +21,8 @@ pub struct Summary {
     pub failed: u64,
     /// Cancelled.
     pub cancelled: u64,
+    /// Outcome unknown (reconciled by the next run).
+    pub unknown: u64,
     /// Planned (dry run).
     pub planned: u64,
     /// Undo: deleted.
@@ -44,19 +46,21 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Count one final status.
-    pub fn count(&mut self, status: Status) {
-        match status {
-            Status::Created => self.created += 1,
-            Status::Existing => self.reconciled += 1,
-            Status::Failed => self.failed += 1,
-            Status::Cancelled => self.cancelled += 1,
-            Status::Planned => self.planned += 1,
-            Status::Deleted => self.deleted += 1,
-            Status::Missing => self.missing += 1,
-            Status::Redacted => self.redacted += 1,
-            Status::Sending => {}
-        }
+    /// Count one operation's outcome.
+    pub fn count(&mut self, outcome: Outcome) {
+        let n = match outcome {
+            Outcome::Created => &mut self.created,
+            Outcome::Existing => &mut self.reconciled,
+            Outcome::Failed(_) => &mut self.failed,
+            Outcome::Unknown => &mut self.unknown,
+            Outcome::Skipped => &mut self.skipped,
+            Outcome::Cancelled => &mut self.cancelled,
+            Outcome::Planned => &mut self.planned,
+            Outcome::Deleted => &mut self.deleted,
+            Outcome::Missing => &mut self.missing,
+            Outcome::Redacted => &mut self.redacted,
+        };
+        *n += 1;
     }
 
     /// Requests per second over the run.
@@ -69,11 +73,12 @@ impl Summary {
         }
     }
 
-    /// 0 when everything is done, 130 when interrupted, 1 when anything failed or was cancelled.
+    /// 0 when everything is done, 130 when interrupted, 1 when anything failed, was
+    /// cancelled or has an unknown outcome.
     pub fn exit_code(&self) -> u8 {
         if self.interrupted {
             EXIT_INTERRUPTED
-        } else if self.failed > 0 || self.cancelled > 0 {
+        } else if self.failed > 0 || self.cancelled > 0 || self.unknown > 0 {
             EXIT_SOME_FAILED
         } else {
             EXIT_OK
@@ -97,6 +102,10 @@ impl fmt::Display for Summary {
         push(self.redacted, "redacted");
         push(self.planned, "planned");
         push(self.failed, "failed");
+        push(
+            self.unknown,
+            "with an unknown outcome (the next run reconciles them)",
+        );
         push(self.cancelled, "cancelled");
         writeln!(f, "{}", parts.join(", "))?;
         write!(
@@ -122,10 +131,14 @@ mod tests {
     #[test]
     fn exit_code_reflects_failures_and_interruption() {
         let mut s = Summary::default();
-        s.count(Status::Created);
-        s.count(Status::Existing);
+        s.count(Outcome::Created);
+        s.count(Outcome::Existing);
+        s.count(Outcome::Skipped);
         assert_eq!(s.exit_code(), 0);
-        s.count(Status::Cancelled);
+        let mut u = s.clone();
+        u.count(Outcome::Unknown);
+        assert_eq!(u.exit_code(), 1, "an unknown outcome is not done");
+        s.count(Outcome::Cancelled);
         assert_eq!(s.exit_code(), 1);
         s.interrupted = true;
         assert_eq!(s.exit_code(), 130);

@@ -6,18 +6,19 @@
 //! replace their text, which the server allows only for comments of the key's own user.
 
 mod select;
-mod worker;
 
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::exec::retry::RetryPolicy;
-use crate::exec::{Cancel, Progress, ProgressMode};
-use crate::journal::{self, latest_by_key, ReadError, ResultRow, Status, Summary};
-use crate::run;
-use select::{Selection, Target};
+use crate::import::default_results_path;
+use crate::job::TicketRef;
+use crate::journal::{self, ReadError, ResultRow, Status};
+use crate::plan::{OpKind, Operation};
+use crate::runner::{Completed, OpsOptions, Pacing, Session};
+use select::{Action, Selection, Target};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use uuid::Uuid;
 
 /// Longest redaction text the server accepts (visible characters of a comment).
 const MAX_COMMENT_CHARS: usize = 5000;
@@ -34,69 +35,83 @@ pub struct UndoOptions {
     pub dry_run: bool,
     /// Replace the text of the job's comments by this text.
     pub redact_comments: Option<String>,
-    /// Requests in flight at once (default 4).
-    pub concurrency: Option<usize>,
-    /// Client-side requests per minute (default 60).
-    pub rate_per_minute: Option<u32>,
-    /// Client-side burst (default 120).
-    pub burst: Option<u32>,
-    /// Retries per request (default 5).
-    pub max_retries: Option<u32>,
+    /// How requests are paced and retried.
+    pub pacing: Pacing,
     /// Only the final summary (and the comment count).
     pub quiet: bool,
 }
 
 /// Undo the job behind `opts.source`. `conn` is only called when requests will be sent (not
 /// for `--dry-run`). Bad files and usage give [`Error::Usage`] (exit 2) before anything is
-/// sent; a rejected key stops at once with [`Error::Unauthorized`] (exit 3) after the undo
-/// results file is written.
+/// sent; a rejected key stops at once (exit 3) after the undo results file is written.
 pub async fn run_undo(
     opts: &UndoOptions,
     conn: impl FnOnce() -> Result<Connection>,
-) -> Result<Summary> {
-    let started = Instant::now();
+) -> Result<Completed> {
     let redact = redaction_text(opts.redact_comments.as_deref())?;
     let sel = select::select(read_results(&opts.source)?);
     report_untouched(&sel, opts.quiet);
     let results = results_path(opts)?;
-    let previous = load_previous(&results)?;
-    let (targets, skipped) = select::pending(&sel, redact.is_some(), &previous);
-    report_comments(&sel, &previous, redact.is_some(), opts.quiet);
-    let mut summary = Summary {
-        total: (targets.len() + skipped) as u64,
-        skipped: skipped as u64,
-        results: Some(results.clone()),
-        ..Summary::default()
+    let session = Session::open(&results, opts.quiet)?;
+    check_undo_file(&results, session.previous())?;
+    report_comments(&sel, session.previous(), redact.is_some(), opts.quiet);
+    let text: Arc<str> = Arc::from(redact.clone().unwrap_or_default());
+    let ops: Vec<Operation> = select::targets(&sel, redact.is_some())
+        .into_iter()
+        .map(|t| operation(t, &text))
+        .collect();
+    let ops_opts = OpsOptions {
+        job_name: format!("undo of {}", opts.source.display()),
+        dry_run: opts.dry_run,
+        verb: "undoing",
+        quiet: opts.quiet,
+        ..OpsOptions::default()
     };
-    let order = op_order(&sel);
-    if opts.dry_run {
-        write_plan(opts, &results, &order, &targets, &previous, &mut summary)?;
-    } else {
-        let client = conn()?.client(rate(opts), burst(opts))?;
-        let cancel = Cancel::new();
-        let interrupted = cancel.install_ctrl_c(opts.quiet);
-        let text = redact.unwrap_or_default();
-        let outcome = execute(opts, &client, &cancel, &results, &order, targets, &text).await?;
-        outcome.statuses.iter().for_each(|s| summary.count(*s));
-        summary.interrupted = interrupted.is_cancelled();
-        run::fill_client_stats(&mut summary, &client, started);
-        if let Some(e) = outcome.fatal {
-            // The run stops here: show what was done and where the undo results are.
-            summary.elapsed = started.elapsed();
-            eprintln!("{summary}");
-            return Err(run::fatal_from(&client, e));
-        }
+    let done = session.run_ops(ops, conn, &opts.pacing, &ops_opts).await?;
+    report_refused_redactions(&done, opts.quiet);
+    Ok(done)
+}
+
+/// The operation that undoes one target; a target without valid ids is blocked (recorded as
+/// failed, nothing sent).
+fn operation(t: Target, text: &Arc<str>) -> Operation {
+    let ticket = TicketRef::parse(&t.source.ticket)
+        .unwrap_or_else(|| TicketRef::Number(t.source.ticket.clone()));
+    let (ticket_id, blocked, kind) = match t.action {
+        Ok(Action::Delete { ticket, document }) => (
+            Some(ticket),
+            None,
+            OpKind::DeleteDocument {
+                document,
+                row: Box::new(t.source.clone()),
+            },
+        ),
+        Ok(Action::Redact { ticket, comment }) => (
+            Some(ticket),
+            None,
+            OpKind::RedactComment {
+                comment,
+                text: text.clone(),
+                row: Box::new(t.source.clone()),
+            },
+        ),
+        Err(why) => (
+            Some(Uuid::nil()),
+            Some(why),
+            OpKind::DeleteDocument {
+                document: Uuid::nil(),
+                row: Box::new(t.source.clone()),
+            },
+        ),
+    };
+    Operation {
+        op_key: t.source.op_key.clone(),
+        source: t.source.source.clone(),
+        ticket,
+        ticket_id,
+        blocked,
+        kind,
     }
-    summary.elapsed = started.elapsed();
-    Ok(summary)
-}
-
-fn rate(opts: &UndoOptions) -> u32 {
-    opts.rate_per_minute.unwrap_or(60)
-}
-
-fn burst(opts: &UndoOptions) -> u32 {
-    opts.burst.unwrap_or(120).max(1)
 }
 
 /// Say which rows undo leaves alone, and warn about creates whose outcome is unknown.
@@ -112,6 +127,23 @@ fn report_untouched(sel: &Selection, quiet: bool) {
             "warning: {} operation(s) of the job have an unknown outcome (the import was interrupted); \
              run the import again with the same --results so that it reconciles them, then undo again",
             sel.in_doubt
+        );
+    }
+}
+
+/// Each redaction the server refused (it lets a key edit only its own user's comments).
+fn report_refused_redactions(done: &Completed, quiet: bool) {
+    if quiet {
+        return;
+    }
+    for r in done
+        .problems
+        .iter()
+        .filter(|r| r.kind == select::KIND_COMMENT)
+    {
+        eprintln!(
+            "cannot redact comment {} on ticket {}: {}",
+            r.comment_id, r.ticket, r.error
         );
     }
 }
@@ -149,7 +181,7 @@ fn results_path(opts: &UndoOptions) -> Result<PathBuf> {
                 .source
                 .file_stem()
                 .map_or_else(|| "results".into(), |s| s.to_string_lossy());
-            run::default_results_path(&format!("undo-{stem}"))
+            default_results_path(&format!("undo-{stem}"))
         }
     };
     let same = match (path.canonicalize(), opts.source.canonicalize()) {
@@ -165,28 +197,16 @@ fn results_path(opts: &UndoOptions) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The latest row per op key of an earlier undo written to `path`, when it exists.
-fn load_previous(path: &Path) -> Result<HashMap<String, ResultRow>> {
-    if !path.exists() {
-        return Ok(HashMap::new());
-    }
-    let rows = read_results(path)?;
+/// An existing `--results` must be an undo's own results file.
+fn check_undo_file(path: &Path, previous: &HashMap<String, ResultRow>) -> Result<()> {
+    let rows: Vec<ResultRow> = previous.values().cloned().collect();
     if let Some(why) = select::not_an_undo_file(&rows) {
         return Err(Error::Usage(format!(
             "--results {} is not an undo results file ({why}); to undo it, pass it as RESULTS.csv",
             path.display()
         )));
     }
-    Ok(latest_by_key(rows).0)
-}
-
-/// The op keys undo may write, in source order.
-fn op_order(sel: &Selection) -> Vec<String> {
-    sel.documents
-        .iter()
-        .chain(&sel.comments)
-        .map(|r| r.op_key.clone())
-        .collect()
+    Ok(())
 }
 
 /// Comments cannot be deleted: say so, and list the ones an earlier undo has not already
@@ -203,7 +223,7 @@ fn report_comments(
         .filter(|c| {
             !previous
                 .get(&c.op_key)
-                .is_some_and(|p| select::undone(p.status))
+                .is_some_and(|p| p.status == Status::Redacted)
         })
         .collect();
     let n = open.len();
@@ -229,91 +249,6 @@ fn report_comments(
     eprintln!(
         "pass --redact-comments TEXT to replace their text (the server allows it only for comments written by this API key's user)"
     );
-}
-
-/// Dry run: every target as `planned` (or `failed` when its ids are missing), what an
-/// earlier undo finished as it was; print the request count and the time it implies.
-fn write_plan(
-    opts: &UndoOptions,
-    results: &Path,
-    order: &[String],
-    targets: &[Target],
-    previous: &HashMap<String, ResultRow>,
-    summary: &mut Summary,
-) -> Result<()> {
-    let planned: HashMap<&str, ResultRow> = targets
-        .iter()
-        .map(|t| {
-            let row = match &t.action {
-                Ok(_) => worker::undo_row(&t.source, Status::Planned, ""),
-                Err(why) => worker::undo_row(&t.source, Status::Failed, why),
-            };
-            (t.source.op_key.as_str(), row)
-        })
-        .collect();
-    let mut rows = Vec::with_capacity(order.len());
-    for key in order {
-        let row = match (planned.get(key.as_str()), previous.get(key)) {
-            (Some(row), _) => row.clone(),
-            (None, Some(prev)) => prev.clone(),
-            (None, None) => continue,
-        };
-        if planned.contains_key(key.as_str()) {
-            summary.count(row.status);
-        }
-        rows.push(row);
-    }
-    let path = if results.exists() {
-        results.with_extension("plan.csv")
-    } else {
-        results.to_path_buf()
-    };
-    journal::write_atomic(&path, &rows)?;
-    summary.results = Some(path);
-    eprintln!(
-        "{}",
-        run::estimate(targets.len() as u64, rate(opts), burst(opts))
-    );
-    Ok(())
-}
-
-/// Send the deletes and redactions through the journal.
-async fn execute(
-    opts: &UndoOptions,
-    client: &crate::api::Client,
-    cancel: &Cancel,
-    results: &Path,
-    order: &[String],
-    targets: Vec<Target>,
-    redact_text: &str,
-) -> Result<worker::Outcome> {
-    let (journal, handle) = journal::open(results)?;
-    let mode = if opts.quiet {
-        ProgressMode::Quiet
-    } else {
-        ProgressMode::Auto
-    };
-    let progress = Progress::start(targets.len() as u64, "undoing", mode, client);
-    let retry = RetryPolicy {
-        max_retries: opts.max_retries.unwrap_or(5),
-        base: Duration::from_millis(500),
-        max_delay: Duration::from_secs(30),
-    };
-    let workers = worker::Workers {
-        client,
-        retry: &retry,
-        cancel,
-        journal: &handle,
-        progress: &progress,
-        redact_text,
-        quiet: opts.quiet,
-        concurrency: opts.concurrency.unwrap_or(4),
-    };
-    let outcome = worker::run_all(&workers, targets).await;
-    drop(handle);
-    progress.finish();
-    journal.finish(order).await?;
-    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -405,7 +340,7 @@ mod tests {
             redact_comments: Some("[removed]".into()),
             ..opts(&src)
         };
-        let summary = run_undo(&o, no_conn).await.unwrap();
+        let summary = run_undo(&o, no_conn).await.unwrap().summary;
         assert_eq!((summary.total, summary.planned), (3, 3));
         assert_eq!(summary.exit_code(), 0);
         let plan = journal::read_rows(&out).unwrap();

@@ -5,7 +5,6 @@
 //! never acted on.
 
 use crate::journal::{latest_by_key, ResultRow, Status};
-use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Kind label of a document row.
@@ -60,11 +59,6 @@ pub(crate) fn touched(status: Status) -> bool {
     matches!(status, Status::Created | Status::Existing)
 }
 
-/// Whether an undo row with this status needs no more work on a resumed undo.
-pub(crate) fn undone(status: Status) -> bool {
-    matches!(status, Status::Deleted | Status::Missing | Status::Redacted)
-}
-
 /// Split the rows of a source results file (several rows per op key are allowed: a journal
 /// left by a crash; the latest counts) into the documents and comments to undo.
 pub(crate) fn select(rows: Vec<ResultRow>) -> Selection {
@@ -88,28 +82,18 @@ pub(crate) fn select(rows: Vec<ResultRow>) -> Selection {
     sel
 }
 
-/// The targets still to do, in source order, and how many an earlier undo (`previous`, the
-/// latest row per op key of the undo results file) already finished. Comments are targets
-/// only when `redact` is set.
-pub(crate) fn pending(
-    sel: &Selection,
-    redact: bool,
-    previous: &HashMap<String, ResultRow>,
-) -> (Vec<Target>, usize) {
+/// The targets, in source order: every document, and the comments when `redact` is set.
+/// (What an earlier undo already finished is skipped by the runner.)
+pub(crate) fn targets(sel: &Selection, redact: bool) -> Vec<Target> {
     let comments: &[ResultRow] = if redact { &sel.comments } else { &[] };
-    let mut skipped = 0;
-    let mut out = Vec::new();
-    for row in sel.documents.iter().chain(comments) {
-        if previous.get(&row.op_key).is_some_and(|p| undone(p.status)) {
-            skipped += 1;
-            continue;
-        }
-        out.push(Target {
+    sel.documents
+        .iter()
+        .chain(comments)
+        .map(|row| Target {
             source: row.clone(),
             action: action(row),
-        });
-    }
-    (out, skipped)
+        })
+        .collect()
 }
 
 /// The action for a touched row, from its ids.
@@ -132,13 +116,14 @@ fn parse_id(value: &str, column: &str) -> Result<Uuid, String> {
 }
 
 /// Why an existing `--results` file is not an undo results file, if it is not: an undo
-/// never writes `created`, `existing` or `sending` rows (an import results file does).
+/// never writes `created`, `existing`, `sending` or `unknown` rows (an import results file
+/// does).
 pub(crate) fn not_an_undo_file(rows: &[ResultRow]) -> Option<String> {
     rows.iter()
         .find(|r| {
             matches!(
                 r.status,
-                Status::Created | Status::Existing | Status::Sending
+                Status::Created | Status::Existing | Status::Sending | Status::Unknown
             )
         })
         .map(|r| {
@@ -243,8 +228,7 @@ mod tests {
             row("d", KIND_DOCUMENT, Status::Created),
             row("c", KIND_COMMENT, Status::Created),
         ]);
-        let none = HashMap::new();
-        let (t, _) = pending(&sel, false, &none);
+        let t = targets(&sel, false);
         assert_eq!(t.len(), 1);
         assert_eq!(
             t[0].action,
@@ -253,7 +237,7 @@ mod tests {
                 document: D.parse().unwrap()
             })
         );
-        let (t, _) = pending(&sel, true, &none);
+        let t = targets(&sel, true);
         assert_eq!(t.len(), 2);
         assert_eq!(
             t[1].action,
@@ -265,33 +249,11 @@ mod tests {
     }
 
     #[test]
-    fn a_resumed_undo_skips_what_is_already_undone_and_retries_the_rest() {
-        let sel = select(
-            ["a", "b", "c", "d"]
-                .iter()
-                .map(|k| row(k, KIND_DOCUMENT, Status::Created))
-                .collect(),
-        );
-        let previous: HashMap<String, ResultRow> = [
-            row("a", KIND_DOCUMENT, Status::Deleted),
-            row("b", KIND_DOCUMENT, Status::Missing),
-            row("c", KIND_DOCUMENT, Status::Failed),
-        ]
-        .into_iter()
-        .map(|r| (r.op_key.clone(), r))
-        .collect();
-        let (t, skipped) = pending(&sel, false, &previous);
-        assert_eq!(skipped, 2);
-        let keys: Vec<&str> = t.iter().map(|t| t.source.op_key.as_str()).collect();
-        assert_eq!(keys, ["c", "d"]);
-    }
-
-    #[test]
     fn a_row_without_ids_becomes_an_impossible_target() {
         let mut r = row("a", KIND_DOCUMENT, Status::Created);
         r.document_id = String::new();
         let sel = select(vec![r]);
-        let (t, _) = pending(&sel, false, &HashMap::new());
+        let t = targets(&sel, false);
         let err = t[0].action.clone().unwrap_err();
         assert!(err.contains("document_id"), "{err}");
     }

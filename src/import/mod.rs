@@ -1,0 +1,139 @@
+//! The import command: load and validate the job, plan it (hashing attachments, reusing the
+//! hashes of files an earlier run uploaded), and hand the operations to the runner, which
+//! resolves every ticket before the first write and executes through the journal.
+
+use crate::connect::Connection;
+use crate::error::{Error, Result};
+use crate::job::{self, Job, Severity, ValidateOptions};
+use crate::plan::{self, KnownHashes};
+use crate::runner::{Completed, OpsOptions, Pacing, Session, Stop};
+use std::path::{Path, PathBuf};
+
+/// Options of `run` (command-line values override the job file's settings).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Job file.
+    pub job: PathBuf,
+    /// Results CSV (resumes when it exists).
+    pub results: Option<PathBuf>,
+    /// Lanes in flight.
+    pub concurrency: Option<usize>,
+    /// Client-side requests per minute.
+    pub rate_per_minute: Option<u32>,
+    /// Client-side burst.
+    pub burst: Option<u32>,
+    /// Retries per request.
+    pub max_retries: Option<u32>,
+    /// Plan only.
+    pub dry_run: bool,
+    /// Only the final summary.
+    pub quiet: bool,
+    /// Let the server notify contacts.
+    pub notify: bool,
+    /// Run the operations whose ticket resolves; record the others as failed.
+    pub skip_unresolved: bool,
+    /// Validation options.
+    pub validate: ValidateOptions,
+}
+
+/// Validate a job and print its problems; the job when it has no error.
+pub fn validate_job(path: &Path, opts: &ValidateOptions, quiet: bool) -> Result<Job> {
+    let (job, problems) = job::load_and_validate(path, opts);
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
+    for p in &problems {
+        if !quiet || p.severity == Severity::Error {
+            eprintln!("{p}");
+        }
+    }
+    match job {
+        Some(job) if errors == 0 => Ok(job),
+        _ => Err(Error::InvalidJob(errors.max(1))),
+    }
+}
+
+/// Run an import job against the server behind `conn` (its base URL may come from the job).
+pub async fn run_import(
+    opts: &RunOptions,
+    conn: impl FnOnce(&Job) -> Result<Connection>,
+) -> Result<Completed> {
+    run_import_with(opts, conn, None).await
+}
+
+/// [`run_import`] with a stop of the caller's (`None`: listen for Ctrl-C).
+pub async fn run_import_with(
+    opts: &RunOptions,
+    conn: impl FnOnce(&Job) -> Result<Connection>,
+    stop: Option<Stop>,
+) -> Result<Completed> {
+    let (job, problems) = job::load_partial(&opts.job, &opts.validate);
+    let (errors, warnings): (Vec<_>, Vec<_>) = problems
+        .into_iter()
+        .partition(|p| p.severity == Severity::Error);
+    if !opts.quiet {
+        warnings.iter().for_each(|p| eprintln!("{p}"));
+    }
+    let Some(job) = job else {
+        errors.iter().for_each(|p| eprintln!("{p}"));
+        return Err(Error::InvalidJob(errors.len().max(1)));
+    };
+    let (pacing, results) = settings(opts, &job);
+    let session = match stop {
+        Some(stop) => Session::open_with(&results, stop)?,
+        None => Session::open(&results, opts.quiet)?,
+    };
+    // With errors the run stops at the pre-flight: no need to hash anything.
+    let known = if errors.is_empty() {
+        KnownHashes::from_rows(session.previous().values())
+    } else {
+        KnownHashes::placeholder()
+    };
+    let ops = plan::plan(&job, &known, &session.stop().cancel.soft).await?;
+    let ops_opts = OpsOptions {
+        job_name: job.name.clone(),
+        notify: opts.notify || job.settings.notify.unwrap_or(false),
+        dry_run: opts.dry_run,
+        skip_unresolved: opts.skip_unresolved,
+        verb: "importing",
+        quiet: opts.quiet,
+        problems: errors,
+    };
+    session
+        .run_ops(ops, || conn(&job), &pacing, &ops_opts)
+        .await
+}
+
+/// The pacing and the results path: flags, then the job's settings, then defaults.
+fn settings(opts: &RunOptions, job: &Job) -> (Pacing, PathBuf) {
+    let s = &job.settings;
+    let results = opts
+        .results
+        .clone()
+        .or_else(|| s.results.clone())
+        .unwrap_or_else(|| default_results_path(&job.name));
+    let pacing = Pacing::merge(
+        opts.concurrency.or(s.concurrency),
+        opts.rate_per_minute.or(s.rate_per_minute),
+        opts.burst.or(s.burst),
+        opts.max_retries.or(s.max_retries),
+    );
+    (pacing, results)
+}
+
+/// `results/<job name>-<UTC timestamp>.csv`.
+pub fn default_results_path(name: &str) -> PathBuf {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let ts = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    PathBuf::from("results").join(format!("{safe}-{ts}.csv"))
+}
