@@ -57,6 +57,12 @@ pub(crate) struct SandboxArgs {
     /// Probability that a create is committed and then the connection closed with no response.
     #[arg(long, default_value_t = 0.0)]
     drop_after_commit: f64,
+    /// Probability that a create is committed and then answered 500 (its answer proves nothing).
+    #[arg(long, default_value_t = 0.0)]
+    error_after_commit: f64,
+    /// Probability that a create is committed and then answered 201 with an unreadable body.
+    #[arg(long, default_value_t = 0.0)]
+    garble_after_commit: f64,
     /// Accepted read-only key (repeatable): 403 on every update, for permission rehearsals.
     #[arg(long = "readonly-key", value_name = "KEY")]
     readonly_keys: Vec<String>,
@@ -106,6 +112,8 @@ impl SandboxArgs {
                 .transpose()
                 .map_err(|e| Error::Usage(e.to_string()))?,
             drop_after_commit: probability("--drop-after-commit", self.drop_after_commit)?,
+            error_after_commit: probability("--error-after-commit", self.error_after_commit)?,
+            garble_after_commit: probability("--garble-after-commit", self.garble_after_commit)?,
             readonly_keys: self.readonly_keys,
             quiet: self.quiet,
         })

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use super::problems::{read_utf8, Problems};
 use super::source::display_name;
-use super::toml_job::{self, Ctx};
+use super::spec::Ctx;
+use super::toml_job;
 use super::validate::{rows_to_items, RawRow};
 use super::{csv_job, Job, JobSettings, Problem, ValidateOptions};
 

@@ -9,9 +9,8 @@ use toml::Spanned;
 use super::csv_job::split_paths;
 use super::csv_parse::{self, Record};
 use super::problems::{cell, did_you_mean, read_utf8, Problems};
-use super::spec::{ColumnsSpec, SourceSpec};
+use super::spec::{ColumnsSpec, Ctx, SourceSpec};
 use super::template::{find_column, Template};
-use super::toml_job::Ctx;
 use super::validate::{parse_bool, RawAttachment, RawComment, RawRow};
 use super::TicketRef;
 

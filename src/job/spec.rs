@@ -2,7 +2,28 @@
 //! `serde_ignored` and reported as warnings; `toml::Spanned` keeps line numbers.
 
 use serde::Deserialize;
+use std::path::Path;
 use toml::Spanned;
+
+use super::problems::line_of;
+
+/// The job file being read: its text (for line numbers), name and folder.
+pub(crate) struct Ctx<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) file: &'a str,
+    pub(crate) dir: &'a Path,
+}
+
+impl Ctx<'_> {
+    /// `demo.toml:14: tickets[2].comments[0]`: a problem location inside the job file.
+    pub(crate) fn at<T>(&self, spanned: &Spanned<T>, path: &str) -> String {
+        format!(
+            "{}:{}: {path}",
+            self.file,
+            line_of(self.text, spanned.span().start)
+        )
+    }
+}
 
 /// A whole TOML job file.
 #[derive(Debug, Deserialize)]

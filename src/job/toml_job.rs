@@ -1,13 +1,13 @@
 //! TOML jobs: name, kind, `[settings]`, inline `[[tickets]]` and `[[sources]]`, read into
 //! raw rows with readable locators (`demo.toml:tickets[2].comments[0]`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use toml::Spanned;
 
 use super::problems::{did_you_mean, line_of, Problems};
 use super::source;
-use super::spec::{known_keys, JobSpec, SettingsSpec, TicketSpec};
+use super::spec::{known_keys, Ctx, JobSpec, SettingsSpec, TicketSpec};
 use super::validate::{RawAttachment, RawComment, RawRow};
 use super::{JobSettings, TicketRef};
 
@@ -17,24 +17,6 @@ pub(crate) struct TomlJob {
     pub(crate) name: Option<String>,
     pub(crate) settings: JobSettings,
     pub(crate) rows: Vec<RawRow>,
-}
-
-/// The job file being read: its text (for line numbers), name and folder.
-pub(crate) struct Ctx<'a> {
-    pub(crate) text: &'a str,
-    pub(crate) file: &'a str,
-    pub(crate) dir: &'a Path,
-}
-
-impl Ctx<'_> {
-    /// `demo.toml:14: tickets[2].comments[0]`: a problem location inside the job file.
-    pub(crate) fn at<T>(&self, spanned: &Spanned<T>, path: &str) -> String {
-        format!(
-            "{}:{}: {path}",
-            self.file,
-            line_of(self.text, spanned.span().start)
-        )
-    }
 }
 
 /// Read a TOML job; `None` when it cannot be used at all (reported).

@@ -86,6 +86,10 @@ pub struct SandboxConfig {
     pub latency_ms: Option<(u64, u64)>,
     /// Probability of committing a create, then closing the connection with no response.
     pub drop_after_commit: f64,
+    /// Probability of committing a create, then answering 500.
+    pub error_after_commit: f64,
+    /// Probability of committing a create, then answering 201 with an unreadable body.
+    pub garble_after_commit: f64,
     /// No per-request log line.
     pub quiet: bool,
 }
@@ -113,6 +117,8 @@ impl Default for SandboxConfig {
             fail_rate: 0.0,
             latency_ms: None,
             drop_after_commit: 0.0,
+            error_after_commit: 0.0,
+            garble_after_commit: 0.0,
             quiet: false,
         }
     }

@@ -1,5 +1,8 @@
 //! Fault injection, reproducible from the seed: 503 before doing anything, extra latency, and
-//! "drop after commit" (the create is stored, then the connection closes with no response).
+//! three ways to lose the answer to a create that was committed: the connection closes with no
+//! response ("drop after commit"), a 500 error envelope ("error after commit", as a server
+//! whose post-commit step fails), or a 201 whose body cannot be read ("garble after commit", as
+//! a proxy that cuts the body).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -12,11 +15,30 @@ use rand::{Rng, SeedableRng};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DropConnection;
 
+/// Marker put in a response's extensions: an after-commit fault other than a drop was served.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AnsweredAfterCommit;
+
+/// What becomes of the answer to a committed create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterCommit {
+    /// The normal answer.
+    Answer,
+    /// The connection closes with no response.
+    Drop,
+    /// 500 with the server's error envelope.
+    Error,
+    /// 201 with a body that is not JSON.
+    Garble,
+}
+
 /// Fault settings (changeable at runtime) and the seeded generator deciding them.
 pub(crate) struct Faults {
     rng: Mutex<StdRng>,
     fail_rate: AtomicU64,
     drop_rate: AtomicU64,
+    error_rate: AtomicU64,
+    garble_rate: AtomicU64,
     latency_ms: Option<(u64, u64)>,
 }
 
@@ -27,6 +49,8 @@ impl Faults {
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0xfa17_5eed)),
             fail_rate: AtomicU64::new(fail.to_bits()),
             drop_rate: AtomicU64::new(drop.to_bits()),
+            error_rate: AtomicU64::new(0f64.to_bits()),
+            garble_rate: AtomicU64::new(0f64.to_bits()),
             latency_ms,
         }
     }
@@ -35,6 +59,12 @@ impl Faults {
     pub(crate) fn set(&self, fail: f64, drop: f64) {
         self.fail_rate.store(fail.to_bits(), Ordering::Relaxed);
         self.drop_rate.store(drop.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Changes the probabilities of a 500 and of an unreadable 201 after a commit.
+    pub(crate) fn set_after_commit(&self, error: f64, garble: f64) {
+        self.error_rate.store(error.to_bits(), Ordering::Relaxed);
+        self.garble_rate.store(garble.to_bits(), Ordering::Relaxed);
     }
 
     fn roll(&self, p: f64) -> bool {
@@ -53,9 +83,18 @@ impl Faults {
         self.roll(f64::from_bits(self.fail_rate.load(Ordering::Relaxed)))
     }
 
-    /// Whether this committed create loses its response.
-    pub(crate) fn should_drop(&self) -> bool {
-        self.roll(f64::from_bits(self.drop_rate.load(Ordering::Relaxed)))
+    /// What becomes of the answer to this committed create (each fault rolled in turn).
+    pub(crate) fn after_commit(&self) -> AfterCommit {
+        let rate = |a: &AtomicU64| f64::from_bits(a.load(Ordering::Relaxed));
+        if self.roll(rate(&self.drop_rate)) {
+            AfterCommit::Drop
+        } else if self.roll(rate(&self.error_rate)) {
+            AfterCommit::Error
+        } else if self.roll(rate(&self.garble_rate)) {
+            AfterCommit::Garble
+        } else {
+            AfterCommit::Answer
+        }
     }
 
     /// Extra latency for this request, if configured.

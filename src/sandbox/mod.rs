@@ -186,6 +186,12 @@ impl Sandbox {
         self.state.faults.set(fail_rate, drop_after_commit);
     }
 
+    /// Changes the probabilities that a committed create is answered 500, or 201 with an
+    /// unreadable body.
+    pub fn set_after_commit_faults(&self, error: f64, garble: f64) {
+        self.state.faults.set_after_commit(error, garble);
+    }
+
     /// Stops accepting, closes open connections and waits for the server task.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
@@ -209,6 +215,13 @@ fn build_state(cfg: &SandboxConfig) -> std::io::Result<(AppState, Option<tempfil
     if keys.is_empty() && cfg.readonly_keys.is_empty() {
         keys.push("sandbox-key".to_string());
     }
+    let faults = faults::Faults::new(
+        cfg.seed,
+        cfg.fail_rate,
+        cfg.drop_after_commit,
+        cfg.latency_ms,
+    );
+    faults.set_after_commit(cfg.error_after_commit, cfg.garble_after_commit);
     let state = AppState {
         store: Mutex::new(store),
         tenant: cfg.tenant,
@@ -216,12 +229,7 @@ fn build_state(cfg: &SandboxConfig) -> std::io::Result<(AppState, Option<tempfil
         limiter: limiter::Limiter::new(cfg.rate_limit, cfg.burst, cfg.refill_per_minute),
         limit_comments: cfg.limit_comments,
         max_upload_bytes: cfg.max_upload_bytes,
-        faults: faults::Faults::new(
-            cfg.seed,
-            cfg.fail_rate,
-            cfg.drop_after_commit,
-            cfg.latency_ms,
-        ),
+        faults,
         recorder: stats::Recorder::default(),
         quiet: cfg.quiet,
     };

@@ -20,6 +20,8 @@ pub struct SandboxStats {
     pub faults_failed: u64,
     /// Creates committed whose connection was then closed with no response.
     pub faults_dropped: u64,
+    /// Creates committed and then answered 500 or with an unreadable 201.
+    pub faults_after_commit: u64,
     /// All requests.
     pub total: u64,
 }
@@ -83,7 +85,7 @@ impl Recorder {
     }
 
     /// Records one finished request under `route`.
-    pub(crate) fn record(&self, route: &str, req: LoggedRequest, failed: bool) {
+    pub(crate) fn record(&self, route: &str, req: LoggedRequest, failed: bool, after_commit: bool) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let s = &mut inner.stats;
         s.total += 1;
@@ -95,6 +97,7 @@ impl Recorder {
             429 => s.rate_limited += 1,
             0 => s.faults_dropped += 1,
             _ if failed => s.faults_failed += 1,
+            _ if after_commit => s.faults_after_commit += 1,
             _ => {}
         }
         if inner.log.len() == LOG_CAPACITY {

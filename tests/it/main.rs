@@ -3,6 +3,7 @@
 mod api;
 mod backup;
 mod env;
+mod exactly_once;
 mod failures;
 mod import;
 mod resume;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// A job of `n` comments spread over 5 tickets and `docs` small uniquely named uploads.
-fn job(env: &TestEnv, n: usize, docs: usize) {
+pub(crate) fn job(env: &TestEnv, n: usize, docs: usize) {
     let mut csv = String::from("ticket,comment_text,attachments\n");
     for i in 0..n {
         csv.push_str(&format!("TIC00100{},comment number {i},\n", i % 5));
@@ -19,7 +19,7 @@ fn job(env: &TestEnv, n: usize, docs: usize) {
 }
 
 /// Every op of the final results is on the server exactly once, ID for ID.
-fn assert_exactly_once(env: &TestEnv, results: &str, expected_ops: usize) {
+pub(crate) fn assert_exactly_once(env: &TestEnv, results: &str, expected_ops: usize) {
     let (_, rows) = read_results(&env.path(results));
     assert_eq!(rows.len(), expected_ops, "one row per operation");
     let mut keys_on_server: HashMap<String, Vec<String>> = HashMap::new();

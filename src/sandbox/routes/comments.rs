@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{
-    authenticate, dropped, find_ticket, finish, require_update, respond, take_comment_token,
-    ticket_id, unchecked_id, Shared,
+    after_commit_fault, authenticate, find_ticket, finish, require_update, respond,
+    take_comment_token, ticket_id, unchecked_id, Shared,
 };
 use crate::sandbox::error::ApiError;
 use crate::sandbox::model::Comment;
@@ -351,8 +351,8 @@ pub(crate) async fn create(
             store.touch_ticket(ticket, now, caller.user.user_id);
             comment
         };
-        if st.faults.should_drop() {
-            return Ok(dropped());
+        if let Some(lost) = after_commit_fault(&st) {
+            return Ok(lost);
         }
         let data = comment.created_json(st.tenant);
         Ok(respond(StatusCode::CREATED, json!({ "data": data }), rate))

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::error::{ApiError, RetryAfterMs};
-use super::faults::{DropConnection, Faults};
+use super::faults::{AfterCommit, AnsweredAfterCommit, DropConnection, Faults};
 use super::limiter::{Decision, Limiter};
 use super::model::Ticket;
 use super::seed::User;
@@ -115,6 +115,7 @@ async fn observe(State(st): State<Shared>, req: Request, next: Next) -> Response
     let key = st.key_label(req.headers());
     let (resp, failed) = edge(&st, req, next).await;
     let dropped = resp.extensions().get::<DropConnection>().is_some();
+    let after_commit = resp.extensions().get::<AnsweredAfterCommit>().is_some();
     let status = if dropped { 0 } else { resp.status().as_u16() };
     let elapsed_ms = start.elapsed().as_millis() as u64;
     if !st.quiet {
@@ -129,7 +130,7 @@ async fn observe(State(st): State<Shared>, req: Request, next: Next) -> Response
         at_ms: st.recorder.offset_ms(start),
         retry_after_ms: resp.extensions().get::<RetryAfterMs>().map(|r| r.0),
     };
-    st.recorder.record(&route, logged, failed);
+    st.recorder.record(&route, logged, failed, after_commit);
     resp
 }
 
@@ -320,11 +321,28 @@ pub(crate) fn respond(status: StatusCode, body: Value, rate: Option<RateHeaders>
     resp
 }
 
-/// The answer to a committed create whose connection is to be dropped.
-pub(crate) fn dropped() -> Response {
-    let mut resp = StatusCode::CREATED.into_response();
-    resp.extensions_mut().insert(DropConnection);
-    resp
+/// The answer to a committed create whose real answer is lost by an injected fault, or
+/// `None` for the normal answer.
+pub(crate) fn after_commit_fault(st: &AppState) -> Option<Response> {
+    let mut resp = match st.faults.after_commit() {
+        AfterCommit::Answer => return None,
+        AfterCommit::Drop => {
+            let mut resp = StatusCode::CREATED.into_response();
+            resp.extensions_mut().insert(DropConnection);
+            return Some(resp);
+        }
+        AfterCommit::Error => {
+            ApiError::Internal("Internal server error".to_string()).into_response()
+        }
+        AfterCommit::Garble => (
+            StatusCode::CREATED,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            "{\"data\": {\"comment_id\": \"",
+        )
+            .into_response(),
+    };
+    resp.extensions_mut().insert(AnsweredAfterCommit);
+    Some(resp)
 }
 
 /// Turns a handler result into a response.

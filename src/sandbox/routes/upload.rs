@@ -13,8 +13,8 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use uuid::Uuid;
 
 use super::{
-    authenticate, dropped, find_ticket, finish, require_update, respond, take_token, ticket_id,
-    RateHeaders, Shared,
+    after_commit_fault, authenticate, find_ticket, finish, require_update, respond, take_token,
+    ticket_id, RateHeaders, Shared,
 };
 use crate::sandbox::error::ApiError;
 use crate::sandbox::model::Document;
@@ -219,8 +219,8 @@ async fn upload_inner(
         store.save_document(doc.clone());
         doc
     };
-    if st.faults.should_drop() {
-        return Ok(dropped());
+    if let Some(lost) = after_commit_fault(&st) {
+        return Ok(lost);
     }
     let data = doc.created_json(st.tenant);
     Ok(respond(
