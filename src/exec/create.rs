@@ -7,7 +7,7 @@
 //! the server (reconciled) and sent again only when it is not there. When reconciliation
 //! cannot settle it, the row is `unknown` and the next run reconciles it first.
 
-use super::executor::{finish, Ctx, ExecFatal, Finished, Prior, Task};
+use super::executor::{finish, unknown, Ctx, ExecFatal, Finished, Prior, Task};
 use super::reconcile::DocumentProbe;
 use super::retry::{with_retries, Attempted};
 use crate::api::{ApiError, NewComment, RetryClass, METADATA_OP_KEY};
@@ -19,29 +19,32 @@ use uuid::Uuid;
 /// Run one create to its final row: reconcile first when an earlier run left its outcome
 /// unknown, then send until its outcome is known.
 pub(super) async fn run(ctx: &Ctx<'_>, task: &Task, ticket: Uuid, row: ResultRow) -> Finished {
+    let mut first = None;
     if let Prior::Uncertain { since } = task.prior {
         match lookup(ctx, task, ticket, since, false).await {
             Ok(Some(id)) => return found(row, &task.op.kind, id),
-            Ok(None) => {}
+            Ok(None) => first = since,
             Err(e) => {
                 ctx.note_failure(&e);
                 let why = format!(
                     "not reconciled: the earlier attempt's outcome is unknown and the lookup failed: {}",
                     e.one_line()
                 );
-                return finish(row, Outcome::Unknown, why);
+                return unknown(row, since, why);
             }
         }
     }
-    send_until_known(ctx, task, ticket, row).await
+    send_until_known(ctx, task, ticket, row, first).await
 }
 
 /// Send the create; when its outcome is unknown, reconcile and send again only if absent.
+/// `first` is when an earlier run's attempt was about to be sent, if one may have landed.
 async fn send_until_known(
     ctx: &Ctx<'_>,
     task: &Task,
     ticket: Uuid,
     mut row: ResultRow,
+    mut first: Option<DateTime<Utc>>,
 ) -> Finished {
     let rounds = ctx.cfg.retry.max_retries + 1;
     let mut backoff = ctx.cfg.retry.backoff();
@@ -49,12 +52,16 @@ async fn send_until_known(
     for _ in 0..rounds {
         let Some(since) = record_intent(ctx, &row).await else {
             let why = "not sent: the results file cannot be written".to_string();
-            return finish(row, Outcome::Cancelled, why);
+            return match first {
+                Some(_) => unknown(row, first, why),
+                None => finish(row, Outcome::Cancelled, why),
+            };
         };
+        let first_sent = *first.get_or_insert(since);
         let attempted = tokio::select! {
             a = send(ctx, task, ticket) => a,
             () = ctx.cancel.hard.cancelled() => {
-                return finish(row, Outcome::Unknown, "aborted in flight".into());
+                return unknown(row, Some(first_sent), "aborted in flight".into());
             }
         };
         row.attempts += attempted.attempts;
@@ -66,7 +73,7 @@ async fn send_until_known(
             Err(e) => e,
         };
         row.http_status = err.status().map(|s| s.to_string()).unwrap_or_default();
-        if let Some(done) = settle(ctx, &row, &err, attempted.class) {
+        if let Some(done) = settle(ctx, &row, &err, attempted.class, first_sent) {
             return done;
         }
         last = err.one_line();
@@ -84,7 +91,7 @@ async fn send_until_known(
             Err(e) => {
                 ctx.note_failure(&e);
                 let why = format!("{last}; reconciliation failed: {}", e.one_line());
-                return finish(row, Outcome::Unknown, why);
+                return unknown(row, Some(first_sent), why);
             }
         }
     }
@@ -116,12 +123,13 @@ fn settle(
     row: &ResultRow,
     err: &ApiError,
     class: Option<RetryClass>,
+    first_sent: DateTime<Utc>,
 ) -> Option<Finished> {
     let row = row.clone();
     if matches!(err, ApiError::Cancelled) {
         return Some(match class {
             Some(RetryClass::OutcomeUnknown) => {
-                finish(row, Outcome::Unknown, "aborted in flight".into())
+                unknown(row, Some(first_sent), "aborted in flight".into())
             }
             _ => finish(row, Outcome::Cancelled, "not sent: run stopped".into()),
         });

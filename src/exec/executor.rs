@@ -241,6 +241,17 @@ pub(super) fn finish(mut row: ResultRow, outcome: Outcome, error: String) -> Fin
     Finished { outcome, row }
 }
 
+/// The final row of an operation whose outcome is unknown. Its `finished_at` is `since`, the
+/// time its first attempt was about to be sent (when known): the next run's reconciliation
+/// looks for documents from then on, however long this run went on trying.
+pub(super) fn unknown(row: ResultRow, since: Option<DateTime<Utc>>, why: String) -> Finished {
+    let mut done = finish(row, Outcome::Unknown, why);
+    if let Some(t) = since {
+        done.row.finished_at = t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    }
+    done
+}
+
 /// Run one task to its final row.
 async fn run_task(ctx: &Ctx<'_>, task: &Task) -> Finished {
     let mut row = base_row(&task.op);
@@ -254,8 +265,8 @@ async fn run_task(ctx: &Ctx<'_>, task: &Task) -> Finished {
     row.ticket_id = ticket.to_string();
     if ctx.cancel.soft.is_cancelled() {
         return match task.prior {
-            Prior::Uncertain { .. } => {
-                finish(row, Outcome::Unknown, "not reconciled: run stopped".into())
+            Prior::Uncertain { since } => {
+                unknown(row, since, "not reconciled: run stopped".into())
             }
             _ => finish(row, Outcome::Cancelled, "not started: run stopped".into()),
         };
