@@ -13,7 +13,7 @@ use crate::journal::{ResultRow, Status};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -200,9 +200,10 @@ async fn hash_attachments(
 ) -> Result<HashMap<PathBuf, String>> {
     let mut hashes = HashMap::new();
     let mut todo = Vec::new();
+    let mut seen: HashSet<&Path> = HashSet::new();
     for item in &job.items {
         if let Action::Upload(u) = &item.action {
-            if hashes.contains_key(&u.path) || todo.contains(&u.path) {
+            if !seen.insert(&u.path) {
                 continue;
             }
             match known.lookup(&u.path) {
