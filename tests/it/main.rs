@@ -2,9 +2,11 @@
 
 mod api;
 mod backup;
+mod docs;
 mod env;
 mod failures;
 mod import;
 mod resume;
 mod sandbox;
 mod undo;
+mod url_check;
