@@ -1,5 +1,6 @@
-//! Fault injection, reproducible from the seed: 503 before doing anything, extra latency, and
-//! "drop after commit" (the create is stored, then the connection closes with no response).
+//! Fault injection, reproducible from the seed: 503 before doing anything, extra latency, a
+//! late answer (the handler's work is done, the answer waits), and "drop after commit" (the
+//! create is stored, then the connection closes with no response).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -18,6 +19,7 @@ pub(crate) struct Faults {
     fail_rate: AtomicU64,
     drop_rate: AtomicU64,
     latency_ms: Option<(u64, u64)>,
+    reply_delay_ms: Mutex<Option<(u64, u64)>>,
 }
 
 impl Faults {
@@ -28,6 +30,7 @@ impl Faults {
             fail_rate: AtomicU64::new(fail.to_bits()),
             drop_rate: AtomicU64::new(drop.to_bits()),
             latency_ms,
+            reply_delay_ms: Mutex::new(None),
         }
     }
 
@@ -58,9 +61,30 @@ impl Faults {
         self.roll(f64::from_bits(self.drop_rate.load(Ordering::Relaxed)))
     }
 
-    /// Extra latency for this request, if configured.
+    /// Extra latency for this request (before the handler), if configured.
     pub(crate) fn latency(&self) -> Option<Duration> {
-        let (a, b) = self.latency_ms?;
+        self.pick(self.latency_ms?)
+    }
+
+    /// Sets the delay between the handler's work (a create is committed) and the answer.
+    pub(crate) fn set_reply_delay(&self, delay_ms: Option<(u64, u64)>) {
+        *self
+            .reply_delay_ms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = delay_ms;
+    }
+
+    /// The delay of this request's answer after its handler ran, if set.
+    pub(crate) fn reply_delay(&self) -> Option<Duration> {
+        let range = *self
+            .reply_delay_ms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.pick(range?)
+    }
+
+    /// A duration uniform in `[a, b]` ms, from the seeded generator.
+    fn pick(&self, (a, b): (u64, u64)) -> Option<Duration> {
         let (lo, hi) = (a.min(b), a.max(b));
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
         Some(Duration::from_millis(rng.gen_range(lo..=hi)))
