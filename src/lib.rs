@@ -9,10 +9,14 @@
 //! ```
 //! Modules: `api` (the only reqwest user), `job`, `plan`, `exec`, `journal`, `export`,
 //! `sandbox` (the only axum user), `cli` (the only clap user).
+//!
+//! Cargo feature `sandbox` (default on): the local server (`sandbox`, `demo`) and axum with it.
+//! `cargo build --release --no-default-features` builds the client alone, e.g. for cron hosts.
 
 pub mod api;
 pub mod cli;
 pub mod connect;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod error;
 pub mod exec;
@@ -23,6 +27,7 @@ pub mod journal;
 mod mutex;
 pub mod plan;
 pub mod runner;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod undo;
 

@@ -1,6 +1,7 @@
 //! The command line (the only user of clap): parse, convert into core options, dispatch.
 
 mod backup_args;
+#[cfg(feature = "sandbox")]
 mod sandbox_args;
 mod undo_args;
 
@@ -30,6 +31,14 @@ value and never printed, logged or written to any file.";
 /// attachments, backups, undo, and a faithful local sandbox.
 #[derive(Parser, Debug)]
 #[command(name = "alga-batch", version, after_help = EXIT_CODES)]
+#[cfg_attr(
+    not(feature = "sandbox"),
+    command(
+        about = "Batch job runner for the Alga PSA ticket API: governed, resumable imports of \
+                 comments and attachments, backups and undo (built without the sandbox)",
+        long_about = None
+    )
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,10 +52,12 @@ enum Command {
     /// Check a job file without any network access (exit 2 when it has errors).
     Validate(ValidateArgs),
     /// Start the sandbox in-process and run jobs/demo.toml against it.
+    #[cfg(feature = "sandbox")]
     Demo(DemoArgs),
     /// Back up ticket attachments (and comments) into a folder, incrementally; for cron.
     Backup(backup_args::BackupArgs),
     /// Serve a local Alga PSA API for rehearsals and tests.
+    #[cfg(feature = "sandbox")]
     Sandbox(sandbox_args::SandboxArgs),
     /// Undo a job from its results CSV: delete the documents it created, list (or redact) its
     /// comments, write an undo results CSV (resumable with --results).
@@ -56,8 +67,8 @@ enum Command {
 /// Where the server is and who we are.
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct ConnArgs {
-    /// Base URL of the Alga PSA server, its root without /api (`run` falls back to the job
-    /// file's base_url).
+    /// Base URL of the Alga PSA server, its root without /api, with no user name or password
+    /// in it (`run` falls back to the job file's base_url).
     #[arg(long, env = "ALGA_BASE_URL")]
     base_url: Option<String>,
     /// Read the API key from this file (else from the ALGA_API_KEY environment variable).
@@ -67,6 +78,7 @@ pub(crate) struct ConnArgs {
     #[arg(long, env = "ALGA_TENANT_ID")]
     tenant: Option<String>,
     /// Allow plain http:// to a host that is not loopback (the key travels unencrypted).
+    /// Loopback: 127.0.0.0/8, [::1], [::ffff:127.x.y.z] and localhost.
     #[arg(long)]
     allow_http: bool,
 }
@@ -195,6 +207,7 @@ struct ValidateArgs {
     validate: ValidateFlags,
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Args, Debug)]
 struct DemoArgs {
     /// The job to run (default: jobs/demo.toml).
@@ -229,8 +242,10 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             );
             Ok(EXIT_OK)
         }
+        #[cfg(feature = "sandbox")]
         Command::Demo(a) => crate::demo::demo(a.job, a.quiet).await,
         Command::Backup(a) => backup_args::backup(a).await,
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(a) => sandbox_args::serve(a).await,
         Command::Undo(a) => undo_args::undo_cmd(a).await,
     }

@@ -136,12 +136,8 @@ fn read_settings(
     at_least_one(ctx, "rate_per_minute", s.rate_per_minute.as_ref(), problems);
     at_least_one(ctx, "burst", s.burst.as_ref(), problems);
     if let Some(url) = &s.base_url {
-        let u = url.get_ref();
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
-            problems.error(
-                ctx.at(url, "settings.base_url"),
-                format!("base_url `{u}` must start with http:// or https://"),
-            );
+        if let Err(e) = crate::connect::parse_base_url(url.get_ref()) {
+            problems.error(ctx.at(url, "settings.base_url"), e.to_string());
         }
     }
     JobSettings {

@@ -102,12 +102,18 @@ impl Session {
         };
         let pending: Vec<&Operation> = ops.iter().filter(|o| !self.is_done(o)).collect();
         (0..ops.len() - pending.len()).for_each(|_| summary.count(Outcome::Skipped));
-        let needs_client = !opts.dry_run && !pending.is_empty() || resolve::needed(&pending);
+        // A real run checks its connection settings even with nothing left to send (a bad
+        // URL is refused, not ignored); a dry run connects only to resolve tickets.
+        let needs_client = !opts.dry_run || resolve::needed(&pending);
         let runner = match needs_client {
             true => Some(self.connect(conn, pacing, &opts.problems)?),
             false => None,
         };
-        if let Some(r) = &runner {
+        let sends = !opts.dry_run && !pending.is_empty();
+        if let Some(r) = runner
+            .as_ref()
+            .filter(|_| sends || resolve::needed(&pending))
+        {
             r.preflight().await?;
         }
         let resolved = match &runner {

@@ -1,8 +1,9 @@
-//! Fault injection, reproducible from the seed: 503 before doing anything, extra latency, and
-//! three ways to lose the answer to a create that was committed: the connection closes with no
-//! response ("drop after commit"), a 500 error envelope ("error after commit", as a server
-//! whose post-commit step fails), or a 201 whose body cannot be read ("garble after commit", as
-//! a proxy that cuts the body).
+//! Fault injection, reproducible from the seed: 503 before doing anything, extra latency, a
+//! late answer (the handler's work is done, the answer waits), and three ways to lose the
+//! answer to a create that was committed: the connection closes with no response ("drop after
+//! commit"), a 500 error envelope ("error after commit", as a server whose post-commit step
+//! fails), or a 201 whose body cannot be read ("garble after commit", as a proxy that cuts the
+//! body).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -40,6 +41,7 @@ pub(crate) struct Faults {
     error_rate: AtomicU64,
     garble_rate: AtomicU64,
     latency_ms: Option<(u64, u64)>,
+    reply_delay_ms: Mutex<Option<(u64, u64)>>,
 }
 
 impl Faults {
@@ -52,6 +54,7 @@ impl Faults {
             error_rate: AtomicU64::new(0f64.to_bits()),
             garble_rate: AtomicU64::new(0f64.to_bits()),
             latency_ms,
+            reply_delay_ms: Mutex::new(None),
         }
     }
 
@@ -97,9 +100,30 @@ impl Faults {
         }
     }
 
-    /// Extra latency for this request, if configured.
+    /// Extra latency for this request (before the handler), if configured.
     pub(crate) fn latency(&self) -> Option<Duration> {
-        let (a, b) = self.latency_ms?;
+        self.pick(self.latency_ms?)
+    }
+
+    /// Sets the delay between the handler's work (a create is committed) and the answer.
+    pub(crate) fn set_reply_delay(&self, delay_ms: Option<(u64, u64)>) {
+        *self
+            .reply_delay_ms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = delay_ms;
+    }
+
+    /// The delay of this request's answer after its handler ran, if set.
+    pub(crate) fn reply_delay(&self) -> Option<Duration> {
+        let range = *self
+            .reply_delay_ms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.pick(range?)
+    }
+
+    /// A duration uniform in `[a, b]` ms, from the seeded generator.
+    fn pick(&self, (a, b): (u64, u64)) -> Option<Duration> {
         let (lo, hi) = (a.min(b), a.max(b));
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
         Some(Duration::from_millis(rng.gen_range(lo..=hi)))

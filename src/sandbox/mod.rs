@@ -123,6 +123,18 @@ impl Sandbox {
         self.state.recorder.log()
     }
 
+    /// Requests received since start, counted on arrival (before any latency), whether or not
+    /// they were answered. [`Sandbox::request_log`] lists a request only once it is answered.
+    pub fn received(&self) -> u64 {
+        self.state.recorder.received()
+    }
+
+    /// Requests inside the server now: arrived, and neither answered nor abandoned (a request
+    /// whose connection closed is abandoned when hyper notices).
+    pub fn in_flight(&self) -> u64 {
+        self.state.recorder.in_flight()
+    }
+
     /// Adds a ticket with a chosen number (e.g. a near-miss like `TIC0010001`).
     pub fn add_ticket(&self, number: &str, title: &str, closed: bool) -> Uuid {
         let mut store = self.state.store();
@@ -179,6 +191,13 @@ impl Sandbox {
             updated_at: Utc::now(),
         });
         document_id
+    }
+
+    /// Delays the answer (uniform in `[a, b]` ms) of requests arriving from now on, after their
+    /// handler ran: a create is committed at once and answered late (`None`: no delay). A client
+    /// that gives up meanwhile never gets the answer, as with a slow real server.
+    pub fn set_reply_delay(&self, delay_ms: Option<(u64, u64)>) {
+        self.state.faults.set_reply_delay(delay_ms);
     }
 
     /// Changes the fault probabilities at runtime.

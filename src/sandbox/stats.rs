@@ -1,7 +1,8 @@
 //! What the sandbox saw: counters per route and status, 429s, injected faults, and the request log.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The most recent requests kept in the log (older ones are forgotten, counters are not).
 const LOG_CAPACITY: usize = 200_000;
@@ -67,6 +68,10 @@ struct Inner {
 pub(crate) struct Recorder {
     inner: Mutex<Inner>,
     started: std::time::Instant,
+    /// Requests that reached the server (counted on arrival, before any latency).
+    received: AtomicU64,
+    /// Requests inside the server now: arrived, neither answered nor abandoned yet.
+    in_flight: Arc<AtomicU64>,
 }
 
 impl Default for Recorder {
@@ -74,11 +79,40 @@ impl Default for Recorder {
         Recorder {
             inner: Mutex::default(),
             started: std::time::Instant::now(),
+            received: AtomicU64::new(0),
+            in_flight: Arc::default(),
         }
     }
 }
 
+/// Held while a request is inside the server; dropping it (answered, or abandoned because the
+/// connection closed) takes the request out of [`Recorder::in_flight`].
+pub(crate) struct InFlight(Arc<AtomicU64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Recorder {
+    /// Counts an arriving request; keep the guard until it is answered.
+    pub(crate) fn arrive(&self) -> InFlight {
+        self.received.fetch_add(1, Ordering::SeqCst);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Requests received since start, answered or not.
+    pub(crate) fn received(&self) -> u64 {
+        self.received.load(Ordering::SeqCst)
+    }
+
+    /// Requests inside the server now.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
     /// Milliseconds from the sandbox's start to `t`.
     pub(crate) fn offset_ms(&self, t: std::time::Instant) -> u64 {
         t.saturating_duration_since(self.started).as_millis() as u64

@@ -147,3 +147,81 @@ pub(crate) async fn wait_for_comment_posts(sb: &Sandbox, n: usize) {
     }
     panic!("the run never posted {n} comments");
 }
+
+/// Polls `cond` until it holds (every 10 ms); panics with `what` if it never does. A guard
+/// against a hang, not a timing assertion: the deadline is minutes away.
+pub(crate) async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A running binary whose stderr is collected as it comes (stdout is drained).
+pub(crate) struct Watched {
+    pub(crate) child: tokio::process::Child,
+    stderr: tokio::sync::watch::Receiver<String>,
+}
+
+impl Watched {
+    /// Spawns `cmd` (which must pipe stdout and stderr, as [`binary`] does).
+    pub(crate) fn spawn(mut cmd: tokio::process::Command) -> Watched {
+        use tokio::io::AsyncReadExt;
+        let mut child = cmd.spawn().expect("binary starts");
+        let mut err = child.stderr.take().expect("stderr piped");
+        let mut out = child.stdout.take().expect("stdout piped");
+        let (tx, stderr) = tokio::sync::watch::channel(String::new());
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = err.read(&mut buf).await {
+                let chunk = String::from_utf8_lossy(&buf[..n]).into_owned();
+                tx.send_modify(|s| s.push_str(&chunk));
+            }
+        });
+        tokio::spawn(async move {
+            let mut sink = Vec::new();
+            let _ = out.read_to_end(&mut sink).await;
+        });
+        Watched { child, stderr }
+    }
+
+    /// Waits until stderr holds `needle` (panics if the process ends first without it).
+    pub(crate) async fn wait_for_stderr(&mut self, needle: &str) {
+        let mut rx = self.stderr.clone();
+        let exited = tokio::select! {
+            r = rx.wait_for(|s| s.contains(needle)) => {
+                r.expect("stderr reader alive");
+                None
+            }
+            status = self.child.wait() => Some(status),
+        };
+        if let Some(status) = exited {
+            while rx.changed().await.is_ok() {} // the reader reaches the end of stderr
+            let all = self.stderr();
+            assert!(
+                all.contains(needle),
+                "exited ({status:?}) without {needle:?}: {all}"
+            );
+        }
+    }
+
+    /// Everything read from stderr so far.
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.borrow().clone()
+    }
+
+    /// Sends SIGINT, as Ctrl-C does.
+    pub(crate) async fn interrupt(&self) {
+        let pid = self.child.id().expect("still running");
+        let ok = tokio::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(ok.success(), "kill -INT {pid} failed");
+    }
+}

@@ -331,64 +331,105 @@ async fn injected_503s_are_retried_and_each_operation_lands_once() {
 }
 
 /// A 429 pauses every worker until its delay has passed (one shared gate), not only the one
-/// that received it: no limited request may reach the server inside any 429's pause window.
+/// that received it: no limited request may reach the server inside any 429's pause window but
+/// those already on their way when the 429 was answered. The key's bucket is emptied first, so a
+/// 429 comes whatever the timing. Each upload goes to its own ticket, so the request path names
+/// the operation, and the rule is checked without any timing slack:
+/// - the throttled operation itself is not sent again inside its pause;
+/// - any other operation arrives at most once inside it (a request on its way is answered 429
+///   and its worker then waits for the same gate);
+/// - at most `concurrency - 1` requests arrive inside it (one on its way per other worker).
+///   Only here arrivals stamped `answered + 1` or earlier are left out: the sandbox stamps whole
+///   milliseconds, so those may have reached it before the 429 was answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_pauses_every_worker_until_retry_after() {
+    const CONCURRENCY: usize = 4;
     let mut cfg = crate::env::config();
     cfg.burst = 2;
     cfg.refill_per_minute = 30;
     let env = TestEnv::with(cfg).await;
-    let ticket = env.ticket_id("TIC001005");
+    let tickets: Vec<uuid::Uuid> = (0..6)
+        .map(|i| env.ticket_id(&format!("TIC00100{}", i + 4)))
+        .collect();
     let mut csv = String::from("ticket,attachments\n");
-    for i in 0..6 {
+    for (i, ticket) in tickets.iter().enumerate() {
         env.write(&format!("p{i}.txt"), format!("paused {i}"));
         csv.push_str(&format!("{ticket},p{i}.txt\n"));
     }
     env.write("job.csv", &csv);
+    // Empty the key's bucket first, so that the run meets a 429 whatever its timing.
+    let http = reqwest::Client::new();
+    for t in &tickets[..2] {
+        let listing = http
+            .get(format!(
+                "{}/api/v1/tickets/{t}/documents",
+                env.sandbox.base_url()
+            ))
+            .header("x-api-key", KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listing.status(), 200);
+    }
+    let drained = env.sandbox.request_log().len();
+    let concurrency = CONCURRENCY.to_string();
     let out = env
         .run(&crate::env::run_job(&[
             "--rate-per-minute",
             "0",
             "--concurrency",
-            "4",
+            &concurrency,
             "--quiet",
         ]))
         .await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     let log = env.sandbox.request_log();
-    let limited: Vec<_> = log
+    let uploads: Vec<_> = log[drained..]
         .iter()
-        .filter(|r| r.path.contains("/documents"))
+        .filter(|r| r.path.ends_with("/documents"))
         .collect();
-    let throttled: Vec<_> = limited.iter().filter(|r| r.status == 429).collect();
     assert!(
-        !throttled.is_empty(),
+        uploads.iter().any(|r| r.status == 429),
         "the server never throttled: the test proves nothing"
     );
     assert!(!text(&out).contains(" 0 429s received"), "{}", text(&out));
-    for t in &throttled {
-        let answered = t.at_ms + t.elapsed_ms;
-        let wait = t.retry_after_ms.unwrap();
-        if wait < 400 {
+    for (i, t) in uploads.iter().enumerate() {
+        let Some(wait) = t.retry_after_ms else {
             continue;
-        }
-        // Requests already on their way when the 429 was answered may still land early on.
-        let window = (answered + 150)..(answered + wait - 60);
-        let inside: Vec<_> = limited
+        };
+        let answered = t.at_ms + t.elapsed_ms;
+        let pause = answered..answered + wait;
+        let inside: Vec<_> = uploads
             .iter()
-            .filter(|r| window.contains(&r.at_ms))
+            .enumerate()
+            .filter(|(j, r)| *j != i && pause.contains(&r.at_ms))
+            .map(|(_, r)| *r)
             .collect();
+        let again: Vec<_> = inside.iter().filter(|r| r.path == t.path).collect();
         assert!(
-            inside.is_empty(),
-            "requests inside the pause {window:?}: {inside:?}"
+            again.is_empty(),
+            "{t:?} was sent again inside its pause {pause:?}: {again:?}"
+        );
+        for r in &inside {
+            let same = inside.iter().filter(|o| o.path == r.path).count();
+            assert_eq!(
+                same, 1,
+                "sent twice inside the pause {pause:?} of {t:?}: {inside:?}"
+            );
+        }
+        let after_answer = inside.iter().filter(|r| r.at_ms > answered + 1).count();
+        assert!(
+            after_answer < CONCURRENCY,
+            "{after_answer} requests arrived inside the pause {pause:?} of {t:?}: {inside:?}"
         );
     }
-    assert_eq!(
-        env.sandbox
-            .documents(ticket)
+    for ticket in &tickets {
+        let ours = env
+            .sandbox
+            .documents(*ticket)
             .iter()
             .filter(|d| d["document_name"].as_str().unwrap().starts_with('p'))
-            .count(),
-        6
-    );
+            .count();
+        assert_eq!(ours, 1, "ticket {ticket}");
+    }
 }

@@ -2,6 +2,7 @@
 
 mod api;
 mod backup;
+mod docs;
 mod env;
 mod exactly_once;
 mod failures;
@@ -9,3 +10,4 @@ mod import;
 mod resume;
 mod sandbox;
 mod undo;
+mod url_check;

@@ -1,8 +1,7 @@
 //! Crash safety: resume, reconciliation of lost responses, kill -9, Ctrl-C, edited jobs.
 
-use crate::env::{code, config, count_requests, read_results, text, TestEnv};
+use crate::env::{code, config, count_requests, read_results, text, wait_until, TestEnv, Watched};
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 /// A job of `n` comments spread over 5 tickets and `docs` small uniquely named uploads.
 pub(crate) fn job(env: &TestEnv, n: usize, docs: usize) {
@@ -151,9 +150,17 @@ async fn an_edited_job_sends_only_new_or_changed_operations() {
     assert_eq!(after - before, 1, "exactly the changed comment is sent");
 }
 
+/// Lines in the results file (0 while it does not exist).
+fn result_lines(env: &TestEnv) -> usize {
+    std::fs::read(env.path("r.csv")).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+}
+
 /// One trial: a job of `comments + docs` operations against a faulty, slow sandbox, killed
-/// with SIGKILL at pseudo-random moments, then rerun until it exits 0; every operation must end
-/// up on the server exactly once and the results must match the server ID for ID.
+/// with SIGKILL at pseudo-random points, then rerun until it exits 0; every operation must end
+/// up on the server exactly once and the results must match the server ID for ID. Each kill
+/// lands on an event drawn from the seed: after the sandbox has received K more requests (the
+/// K-th may still be in flight), or after K more lines reached the results file (an intent or
+/// an outcome was just journaled). A run that finishes first is simply not killed.
 async fn kill_trial(seed: u64, comments: usize, docs: usize, kills: usize) {
     let mut cfg = config();
     cfg.latency_ms = Some((5, 40));
@@ -162,17 +169,37 @@ async fn kill_trial(seed: u64, comments: usize, docs: usize, kills: usize) {
     cfg.seed = seed;
     let env = TestEnv::with(cfg).await;
     job(&env, comments, docs);
+    let span = ((comments + docs) / kills).max(1) as u64;
     let mut rng = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut killed = 0;
     for _ in 0..kills {
         rng = rng
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
-        let delay = 100 + (rng >> 33) % 900;
+        let k = 1 + (rng >> 33) % span;
+        let on_lines = (rng >> 20) & 1 == 1;
+        let requests = env.sandbox.received() + k;
+        let lines = result_lines(&env) + 2 * k as usize;
         let mut child = env.command(&args(&[])).spawn().unwrap();
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-        let _ = child.start_kill();
+        let event = async {
+            if on_lines {
+                wait_until("results lines", || result_lines(&env) >= lines).await;
+            } else {
+                wait_until("requests", || env.sandbox.received() >= requests).await;
+            }
+        };
+        tokio::select! {
+            () = event => {
+                let _ = child.start_kill();
+                killed += 1;
+            }
+            _ = child.wait() => {}
+        }
         let _ = child.wait().await;
     }
+    // The first event always comes before the run could finish (K is at most the job's size).
+    assert!(killed >= 1, "seed {seed}: no run was killed");
+    eprintln!("seed {seed}: {killed} of {kills} runs killed");
     let mut finished = false;
     for _ in 0..10 {
         let out = env.run(&args(&[])).await;
@@ -214,26 +241,17 @@ async fn chaos_kill_trials() {
     }
 }
 
-async fn interrupt(pid: u32) {
-    let ok = tokio::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .await
-        .unwrap();
-    assert!(ok.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_once_finishes_in_flight_and_cancels_the_rest() {
     let mut cfg = config();
     cfg.latency_ms = Some((60, 80));
     let env = TestEnv::with(cfg).await;
     job(&env, 40, 0);
-    let child = env.command(&args(&["--concurrency", "2"])).spawn().unwrap();
+    let mut run = Watched::spawn(env.command(&args(&["--concurrency", "2"])));
     crate::env::wait_for_comment_posts(&env.sandbox, 4).await;
-    interrupt(child.id().unwrap()).await;
-    let out = child.wait_with_output().await.unwrap();
-    assert_eq!(code(&out), 130, "{}", text(&out));
+    run.interrupt().await;
+    let status = run.child.wait().await.unwrap();
+    assert_eq!(status.code(), Some(130), "{}", run.stderr());
     let (_, rows) = read_results(&env.path("r.csv"));
     assert_eq!(rows.len(), 40, "one row per operation");
     let created = rows.iter().filter(|r| r["status"] == "created").count();
@@ -250,24 +268,96 @@ async fn ctrl_c_once_finishes_in_flight_and_cancels_the_rest() {
     assert_exactly_once(&env, "r.csv", 40);
 }
 
+/// Creates of this job on the server: comments carrying an op key, and `doc-*` documents.
+fn creates_on_server(env: &TestEnv) -> usize {
+    env.sandbox
+        .tickets()
+        .iter()
+        .map(|t| {
+            let comments = env.sandbox.comments(t.ticket_id);
+            let docs = env.sandbox.documents(t.ticket_id);
+            comments
+                .iter()
+                .filter(|c| c["metadata"]["alga_batch_op"].is_string())
+                .count()
+                + docs
+                    .iter()
+                    .filter(|d| d["document_name"].as_str().unwrap().starts_with("doc-"))
+                    .count()
+        })
+        .sum()
+}
+
+/// Creates the sandbox has answered (201).
+fn answered_creates(env: &TestEnv) -> usize {
+    env.sandbox
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "POST" && r.status == 201)
+        .count()
+}
+
+/// The second Ctrl-C must abort requests in flight, not wait for them. The sandbox commits each
+/// create at once but answers it only 30 s later, so once every worker is waiting on an answer
+/// the run can only end before those answers if it aborted them: the test asserts that the
+/// process was gone while the sandbox still had not answered any of them. The next run must
+/// find those committed creates (reconciliation), not send them again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_twice_aborts_and_the_next_run_reconciles() {
-    let mut cfg = config();
-    cfg.latency_ms = Some((150, 200));
-    let env = TestEnv::with(cfg).await;
+async fn ctrl_c_twice_aborts_in_flight_requests_and_the_next_run_reconciles() {
+    const WORKERS: usize = 3;
+    let env = TestEnv::new().await;
     job(&env, 30, 4);
-    let child = env.command(&args(&[])).spawn().unwrap();
+    let mut args = vec!["run", "job.csv", "--results", "r.csv", "--concurrency", "3"];
+    args.extend_from_slice(&FAST); // not --quiet: the first Ctrl-C prints a line
+    let mut run = Watched::spawn(env.command(&args));
     crate::env::wait_for_comment_posts(&env.sandbox, 4).await;
-    let pid = child.id().unwrap();
-    interrupt(pid).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    interrupt(pid).await;
-    let out = child.wait_with_output().await.unwrap();
-    assert_eq!(code(&out), 130, "{}", text(&out));
+    env.sandbox.set_reply_delay(Some((30_000, 30_000)));
+    // Every worker has a create committed and unanswered, and nothing else is in the server.
+    wait_until("every worker waits on a late answer", || {
+        let unanswered = creates_on_server(&env) - answered_creates(&env);
+        unanswered == WORKERS && env.sandbox.in_flight() == WORKERS as u64
+    })
+    .await;
+    let answered = env.sandbox.request_log().len();
+    run.interrupt().await;
+    run.wait_for_stderr("in-flight").await;
+    run.interrupt().await;
+    let status = run.child.wait().await.unwrap();
+    let late: Vec<_> = env
+        .sandbox
+        .request_log()
+        .into_iter()
+        .skip(answered)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "the run waited for answers it should have aborted: {late:?}\n{}",
+        run.stderr()
+    );
+    assert_eq!(status.code(), Some(130), "{}", run.stderr());
     let (_, rows) = read_results(&env.path("r.csv"));
     assert_eq!(rows.len(), 34, "the results file is complete and valid");
-    let rerun = env.run(&args(&[])).await;
+    let created = rows.iter().filter(|r| r["status"] == "created").count();
+    let in_flight = creates_on_server(&env) - created;
+    assert_eq!(
+        in_flight, WORKERS,
+        "the aborted creates are not recorded as created"
+    );
+    env.sandbox.set_reply_delay(None);
+    let posts_before = count_requests(&env.sandbox, "POST", "");
+    let rerun = env.run(&args).await;
     assert_eq!(code(&rerun), 0, "{}", text(&rerun));
+    let (_, rows) = read_results(&env.path("r.csv"));
+    let existing = rows.iter().filter(|r| r["status"] == "existing").count();
+    assert_eq!(
+        existing, WORKERS,
+        "the aborted creates were found, not re-sent"
+    );
+    assert_eq!(
+        count_requests(&env.sandbox, "POST", "") - posts_before,
+        34 - created - WORKERS,
+        "the rerun sent exactly what was never committed"
+    );
     assert_exactly_once(&env, "r.csv", 34);
 }
 

@@ -460,7 +460,10 @@ async fn an_unreachable_server_stops_at_once_with_exit_3() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_dies_mid_undo_stops_it_with_exit_3_after_a_streak() {
-    let env = TestEnv::new().await;
+    // Slow answers keep the undo under way while the server goes.
+    let mut cfg = crate::env::config();
+    cfg.latency_ms = Some((100, 100));
+    let env = TestEnv::with(cfg).await;
     many_documents(&env, 12);
     let base = env.sandbox.base_url();
     let TestEnv { sandbox, dir } = env;
@@ -478,12 +481,10 @@ async fn a_server_that_dies_mid_undo_stops_it_with_exit_3_after_a_streak() {
         .spawn()
         .unwrap();
     // The server goes away once the undo is under way.
-    for _ in 0..1500 {
-        if count_requests(&sandbox, "DELETE", "") >= 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    crate::env::wait_until("a first delete", || {
+        count_requests(&sandbox, "DELETE", "") >= 1
+    })
+    .await;
     sandbox.shutdown().await;
     let out = child.wait_with_output().await.unwrap();
     assert_eq!(code(&out), 3, "{}", text(&out));

@@ -106,6 +106,7 @@ async fn not_found() -> Response {
 /// Wraps every request: latency and 503 faults, the edge's missing-key check, stats and the log.
 async fn observe(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let start = Instant::now();
+    let _inside = st.recorder.arrive();
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let route = req
@@ -150,6 +151,11 @@ async fn edge(st: &AppState, req: Request, next: Next) -> (Response, bool) {
         .get(axum::http::header::ORIGIN)
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("*"));
+    let reply_delay = if exempt {
+        None
+    } else {
+        st.faults.reply_delay()
+    };
     let failed = !exempt && st.faults.should_fail();
     let mut resp = if failed {
         ApiError::Unavailable.into_response()
@@ -160,6 +166,9 @@ async fn edge(st: &AppState, req: Request, next: Next) -> (Response, bool) {
     } else {
         next.run(req).await
     };
+    if let Some(d) = reply_delay {
+        tokio::time::sleep(d).await;
+    }
     let h = resp.headers_mut();
     h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
     if is_api {

@@ -130,3 +130,34 @@ async fn latency_is_added_to_each_request() {
     assert!(log[0].elapsed_ms >= 20, "{:?}", log[0]);
     sb.shutdown().await;
 }
+
+/// `received()` counts a request on arrival; `in_flight()` holds it until it is answered or its
+/// client goes away; a reply delay (set at runtime) commits at once and answers late, and an
+/// answer nobody waits for any more is never logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_answer_commits_first_and_an_abandoned_one_is_not_logged() {
+    let sb = sandbox().await;
+    let api = Api::new(&sb);
+    let ticket = open_ticket(&sb);
+    let n = sb.comments(ticket).len();
+    sb.set_reply_delay(Some((60_000, 60_000)));
+    let path = format!("/api/v1/tickets/{ticket}/comments");
+    let pending = tokio::spawn(api.post_json(&path, r#"{"comment_text":"late"}"#).send());
+    crate::env::wait_until("the create is committed", || sb.comments(ticket).len() > n).await;
+    assert_eq!((sb.received(), sb.in_flight()), (1, 1));
+    assert!(sb.request_log().is_empty(), "logged before it was answered");
+    pending.abort(); // the client gives up: its connection closes
+    let _ = pending.await;
+    crate::env::wait_until("the server lets go of it", || sb.in_flight() == 0).await;
+    assert!(
+        sb.request_log().is_empty(),
+        "an abandoned answer was logged"
+    );
+    sb.set_reply_delay(None);
+    let (status, _, _) = call(api.post_json(&path, r#"{"comment_text":"fast"}"#)).await;
+    assert_eq!(status, 201);
+    assert_eq!((sb.received(), sb.in_flight()), (2, 0));
+    assert_eq!(sb.request_log().len(), 1);
+    assert_eq!(sb.comments(ticket).len(), n + 2);
+    sb.shutdown().await;
+}
