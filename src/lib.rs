@@ -8,7 +8,7 @@
 //! Outcome --channel--> journal writer (sole owner of the results CSV, one flushed row per op)
 //! ```
 //! Modules: `api` (the only reqwest user), `job`, `plan`, `exec`, `journal`, `export`,
-//! `sandbox` (the only axum user), `cli` (the only clap user).
+//! `store` (where backups go), `sandbox` (the only axum user), `cli` (the only clap user).
 
 pub mod api;
 pub mod cli;
@@ -22,6 +22,7 @@ pub mod journal;
 pub mod plan;
 pub mod run;
 pub mod sandbox;
+pub mod store;
 pub mod undo;
 
 /// Log to stderr, filtered by `RUST_LOG` (default: warnings only).

@@ -48,6 +48,8 @@ pub struct ExportSpec {
     pub lock: Option<bool>,
     /// Write large downloads with direct I/O where the filesystem allows (default true).
     pub direct_io: Option<bool>,
+    /// Read and hash every backed-up file instead of trusting size and mtime (default false).
+    pub verify: Option<bool>,
     /// Print the request estimate only.
     #[serde(skip)]
     pub dry_run: bool,
@@ -79,7 +81,8 @@ impl ExportSpec {
             max_retries,
             log_file,
             lock,
-            direct_io
+            direct_io,
+            verify
         );
         if self.tickets.is_empty() {
             self.tickets = job.tickets;
@@ -160,8 +163,12 @@ pub struct BackupOptions {
     pub log_file: Option<PathBuf>,
     /// Take the folder lock.
     pub lock: bool,
-    /// Write whole blocks of downloads with direct I/O where possible (see `api/disk.rs`).
+    /// Write whole blocks of downloads with direct I/O where possible (see
+    /// `store/folder/disk.rs`).
     pub direct_io: bool,
+    /// Read and hash every backed-up file (`--verify`) instead of trusting one whose size
+    /// matches and that was not modified since it was recorded.
+    pub verify: bool,
     /// Estimate only.
     pub dry_run: bool,
     /// One summary line.
@@ -215,6 +222,7 @@ impl BackupOptions {
             log_file: spec.log_file,
             lock: spec.lock.unwrap_or(true),
             direct_io: spec.direct_io.unwrap_or(true),
+            verify: spec.verify.unwrap_or(false),
             dry_run: spec.dry_run,
             quiet: spec.quiet,
         })

@@ -1,17 +1,15 @@
-//! `DIR/.alga-batch.lock`: one backup per folder at a time.
+//! `DIR/.alga-batch.lock`: one backup per folder at a time (the folder store's lock).
 //!
 //! The lock is an OS file lock (`File::try_lock`), held for the life of the run. The OS drops
 //! it when the process ends however it ends, so a lock file left by a dead process is simply
 //! not locked and the next run takes it over. The file holds the holder's pid and start time,
 //! for the message a second run prints.
 
-use crate::error::{Error, Result};
+use crate::store::layout::LOCK_FILE;
+use crate::store::StoreError;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
-
-/// File name of the lock inside the backup folder.
-pub const LOCK_FILE: &str = ".alga-batch.lock";
 
 /// A held lock; released when dropped (or when the process dies).
 #[derive(Debug)]
@@ -28,10 +26,11 @@ impl Drop for DirLock {
     }
 }
 
-/// Take the lock of `dir`, or fail with [`Error::Locked`] naming the holder.
-pub fn acquire(dir: &Path) -> Result<DirLock> {
+/// Take the lock of `dir`, or fail with [`StoreError::Locked`] naming the holder.
+pub fn acquire(dir: &Path) -> Result<DirLock, StoreError> {
     let path = dir.join(LOCK_FILE);
-    let err = |e: std::io::Error| Error::io("cannot open lock file", path.clone(), e);
+    let err =
+        |e: std::io::Error| StoreError::io("cannot open lock file", path.display().to_string(), e);
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -43,7 +42,7 @@ pub fn acquire(dir: &Path) -> Result<DirLock> {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             let holder = read_holder(&mut file);
-            return Err(Error::Locked(locked_message(&path, &holder)));
+            return Err(StoreError::Locked(locked_message(&path, &holder)));
         }
         Err(TryLockError::Error(e)) => return Err(err(e)),
     }
@@ -95,8 +94,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let held = acquire(dir.path()).unwrap();
         let err = acquire(dir.path()).unwrap_err();
-        assert_eq!(err.exit_code(), EXIT_LOCKED);
         let msg = err.to_string();
+        assert_eq!(crate::error::Error::from(err).exit_code(), EXIT_LOCKED);
         assert!(
             msg.contains(&format!("pid {}", std::process::id())),
             "{msg}"
