@@ -80,7 +80,8 @@ pub fn encode(records: &[&Record]) -> Vec<u8> {
 pub struct Replayed {
     /// Its changes, in order.
     pub records: Vec<Record>,
-    /// Bytes up to the end of the last whole row (what a writer may append after).
+    /// Bytes up to the end of the last whole row that reads (a writer appends after it: what
+    /// follows is a torn row, whose open quote could otherwise swallow the next one).
     pub valid_len: u64,
     /// One line per row skipped (damaged, or with an unsafe path).
     pub warnings: Vec<String>,
@@ -118,16 +119,18 @@ pub fn replay(data: &[u8], label: &str) -> Result<Replayed, StoreError> {
         if let Some(w) = pending.take() {
             out.warnings.push(w);
         }
-        if whole {
-            out.valid_len = (head.len() + end) as u64;
-        }
         match decode(&row) {
             Ok(_) if !whole => {}
-            Ok(Record::Put(e)) if !is_safe_path(&e.path) => out.warnings.push(format!(
-                "{label}: unsafe path {:?} skipped",
-                e.path.escape_default().to_string()
-            )),
-            Ok(r) => out.records.push(r),
+            Ok(r) => {
+                out.valid_len = (head.len() + end) as u64;
+                match r {
+                    Record::Put(e) if !is_safe_path(&e.path) => out.warnings.push(format!(
+                        "{label}: unsafe path {:?} skipped",
+                        e.path.escape_default().to_string()
+                    )),
+                    r => out.records.push(r),
+                }
+            }
             Err(e) => pending = Some(format!("{label}: damaged row skipped ({e})")),
         }
     }
@@ -164,5 +167,119 @@ fn decode(row: &StringRecord) -> Result<Record, String> {
             }))
         }
         op => Err(format!("unknown op {op:?} or wrong number of fields")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::index::Index;
+    use crate::store::manifest::tests::entry;
+
+    fn journal(records: &[Record]) -> Vec<u8> {
+        let mut data = header();
+        data.extend(encode(&records.iter().collect::<Vec<_>>()));
+        data
+    }
+
+    fn sample() -> Vec<Record> {
+        let t = Uuid::new_v4();
+        let a = entry(t, "a, \"quoted\"\nname.txt");
+        let b = entry(t, "b.txt");
+        vec![
+            Record::Put(a.clone()),
+            Record::Put(b.clone()),
+            Record::Remove {
+                ticket_id: t,
+                document_id: a.document_id,
+            },
+            Record::Put(entry(t, "c.txt")),
+        ]
+    }
+
+    #[test]
+    fn rows_replay_in_order_with_removals() {
+        let records = sample();
+        let data = journal(&records);
+        let r = replay(&data, "j").unwrap();
+        assert_eq!(r.records, records);
+        assert_eq!(r.valid_len, data.len() as u64);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        let mut ix = Index::default();
+        for rec in &r.records {
+            ix.apply(rec);
+        }
+        assert_eq!(ix.entries().len(), 2, "a was removed");
+    }
+
+    #[test]
+    fn a_journal_cut_anywhere_replays_exactly_its_whole_rows() {
+        let records = sample();
+        let data = journal(&records);
+        let ends: Vec<usize> = (1..=records.len())
+            .map(|n| journal(&records[..n]).len())
+            .collect();
+        for cut in 0..=data.len() {
+            let r = replay(&data[..cut], "j").unwrap();
+            let whole = ends.iter().filter(|&&e| e <= cut).count();
+            assert_eq!(r.records, records[..whole], "cut at {cut}");
+            assert!(r.warnings.is_empty(), "cut at {cut}: {:?}", r.warnings);
+            let expect_len = if cut < header().len() {
+                0
+            } else {
+                ends.iter()
+                    .rev()
+                    .find(|&&e| e <= cut)
+                    .copied()
+                    .unwrap_or(header().len())
+            };
+            assert_eq!(r.valid_len, expect_len as u64, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_row_before_the_end_is_skipped_with_a_warning() {
+        let records = sample();
+        let mut data = header();
+        data.extend(encode(&[&records[0]]));
+        data.extend(b"put,not-a-uuid,x\n");
+        data.extend(b"\0\0\0\0\n");
+        data.extend(encode(&[&records[1]]));
+        let r = replay(&data, "j").unwrap();
+        assert_eq!(r.records, records[..2]);
+        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+        let mut unsafe_path = match &records[1] {
+            Record::Put(e) => e.clone(),
+            Record::Remove { .. } => unreachable!(),
+        };
+        unsafe_path.path = "../escape.txt".into();
+        let r = replay(&journal(&[Record::Put(unsafe_path)]), "j").unwrap();
+        assert!(r.records.is_empty() && r.warnings.len() == 1);
+        assert!(
+            replay(b"ticket_id,whatever\nx\n", "j").is_err(),
+            "not a journal"
+        );
+    }
+
+    #[test]
+    fn replaying_a_journal_already_folded_into_the_manifest_changes_nothing() {
+        let records = sample();
+        let t = Uuid::new_v4();
+        let mut same_path = entry(t, "b.txt");
+        same_path.path = match &records[1] {
+            Record::Put(e) => e.path.clone(),
+            Record::Remove { .. } => unreachable!(),
+        };
+        let mut all = records.clone();
+        all.push(Record::Put(same_path));
+        let mut ix = Index::new(Default::default());
+        for r in &all {
+            ix.apply(r);
+        }
+        let once = ix.entries().clone();
+        for r in &all {
+            ix.apply(r);
+        }
+        assert_eq!(*ix.entries(), once);
     }
 }

@@ -296,3 +296,6 @@ fn load(m: &Path, j: &Path) -> Result<Loaded, StoreError> {
         journal_replayed: true,
     })
 }
+
+#[cfg(test)]
+mod tests;
