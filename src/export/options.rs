@@ -315,7 +315,8 @@ mod tests {
         std::fs::write(
             &job,
             "kind = \"export\"\nname = \"nightly\"\nout = \"backup\"\ntickets_file = \"t.txt\"\n\
-             comments = true\nmax_duration = \"50m\"\nconcurrency = 2\ndirect_io = false\n",
+             comments = true\nmax_duration = \"50m\"\nconcurrency = 2\ndirect_io = false\n\
+             verify = true\n",
         )
         .unwrap();
         let spec = load_job(&job).unwrap();
@@ -326,7 +327,7 @@ mod tests {
         let o = BackupOptions::from_spec(flags.or(spec)).unwrap();
         assert_eq!(o.out, dir.path().join("backup"));
         assert_eq!(o.selection.refs, vec!["TIC1", "TIC2"]);
-        assert!(o.comments && o.lock && !o.prune && !o.direct_io);
+        assert!(o.comments && o.lock && !o.prune && !o.direct_io && o.verify);
         assert_eq!(o.concurrency, 8);
         assert_eq!(o.max_duration, Some(Duration::from_secs(3000)));
     }
@@ -343,7 +344,7 @@ mod tests {
             "relative to the job file's folder"
         );
         assert_eq!(o.name, "nightly-attachments");
-        assert!(o.comments && o.selection.refs.is_empty() && o.direct_io);
+        assert!(o.comments && o.selection.refs.is_empty() && o.direct_io && !o.verify);
         assert_eq!(o.max_duration, Some(Duration::from_secs(3000)));
     }
 

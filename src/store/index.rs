@@ -156,7 +156,7 @@ impl<'s> Manifest<'s> {
     /// Write the whole manifest and empty the journal (no change may be in flight).
     pub async fn compact(&self) -> Result<(), StoreError> {
         let entries = self.snapshot();
-        self.store.compact(&entries).await
+        self.store.compact(entries).await
     }
 }
 

@@ -171,7 +171,7 @@ pub trait BackupStore: Send + Sync {
     fn record(&self, change: Record) -> Durable;
 
     /// Write the whole manifest atomically, then drop the journal (no change in flight).
-    async fn compact(&self, entries: &Entries) -> Result<(), StoreError>;
+    async fn compact(&self, entries: Entries) -> Result<(), StoreError>;
 }
 
 /// An object being written.

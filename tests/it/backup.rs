@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 mod interrupt;
+mod killed;
 mod large;
 mod mini;
 mod passes;

@@ -243,17 +243,14 @@ impl BackupStore for FolderStore {
         })
     }
 
-    async fn compact(&self, entries: &Entries) -> Result<(), StoreError> {
+    async fn compact(&self, entries: Entries) -> Result<(), StoreError> {
         let running = self.journal_lock().take();
         let (m, j) = (self.root.join(MANIFEST_FILE), self.root.join(JOURNAL_FILE));
-        let mut csv = Vec::new();
-        manifest::to_csv(entries, &mut csv).map_err(io("cannot write manifest", &m))?;
         blocking(move || {
             if let Some(w) = running {
                 w.stop();
             }
-            use std::io::Write;
-            files::write_atomic(&m, |w| w.write_all(&csv))
+            files::write_atomic(&m, |w| manifest::to_csv(&entries, w))
                 .map_err(io("cannot write manifest", &m))?;
             match std::fs::remove_file(&j) {
                 Ok(()) => files::sync_dir(j.parent().unwrap_or(Path::new("."))),
