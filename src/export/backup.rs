@@ -93,12 +93,7 @@ pub async fn back_up_into(
     if opts.dry_run {
         return dry_run(opts, store, &setup, started).await;
     }
-    let loaded = store.load_manifest().await?;
-    let manifest = Manifest::new(store, loaded.entries);
-    if loaded.journal_replayed {
-        // A killed run's journal: fold it in before this run appends to a fresh one.
-        manifest.compact().await?;
-    }
+    let manifest = open_manifest(store).await?;
     let budget = Arc::new(AtomicBool::new(false));
     let timer = opts
         .max_duration
@@ -144,6 +139,17 @@ pub async fn back_up_into(
     summary.continue_at = pass.next;
     fill_stats(&mut summary, &setup.client, started);
     Ok(summary)
+}
+
+/// The manifest with a killed run's journal folded in (before this run appends to a fresh
+/// one).
+async fn open_manifest(store: &dyn BackupStore) -> Result<Manifest<'_>> {
+    let loaded = store.load_manifest().await?;
+    let manifest = Manifest::new(store, loaded.entries);
+    if loaded.journal_replayed {
+        manifest.compact().await?;
+    }
+    Ok(manifest)
 }
 
 /// Ticket id -> number: from the manifest, then as the server spelled them in this run.

@@ -117,30 +117,13 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> TicketResult {
         .into_iter()
         .map(|e| (e.document_id, e))
         .collect();
-    // A ticket keeps the folder of its earlier rows (a reference may differ in case).
-    let folder = known
-        .values()
-        .map(|e| layout::folder_of(&e.path).to_string())
-        .find(|f| !f.is_empty())
-        .unwrap_or_else(|| layout::folder_name(t.ticket_number.as_deref(), t.ticket_id));
     handle_gone(ctx, &label, &docs, &known).await;
-    let present: Vec<String> = match ctx.store.list(&folder).await {
-        Ok(names) => names.into_iter().map(|l| l.name).collect(),
-        Err(e) => {
-            Tally::add(&ctx.tally.tickets_failed, 1);
-            ctx.tally
-                .problem(format!("{label}: cannot list {folder}: {e}"));
-            return TicketResult {
-                failed: true,
-                complete: true,
-            };
-        }
+    let Some((folder, plan)) = plan(ctx, t, &label, &docs, &known).await else {
+        return TicketResult {
+            failed: true,
+            complete: true,
+        };
     };
-    let listed: Vec<(Uuid, &str)> = docs
-        .iter()
-        .map(|d| (d.document_id, d.document_name.as_str()))
-        .collect();
-    let plan = layout::plan_paths(&folder, &listed, &known, &present);
     let (mut failed, mut complete) = back_up_documents(ctx, t, &docs, plan, &known).await;
     if ctx.opts.comments {
         if ctx.cancel.soft.is_cancelled() {
@@ -153,6 +136,37 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> TicketResult {
         failed,
         complete: complete && !ctx.cancel.hard.is_cancelled(),
     }
+}
+
+/// The ticket's folder (the one of its earlier rows, as a reference may differ in case) and
+/// the key of each listed document; `None` (reported) when the folder cannot be listed.
+async fn plan(
+    ctx: &Ctx<'_>,
+    t: &Target,
+    label: &str,
+    docs: &[Document],
+    known: &HashMap<Uuid, Entry>,
+) -> Option<(String, Vec<String>)> {
+    let folder = known
+        .values()
+        .map(|e| layout::folder_of(&e.path).to_string())
+        .find(|f| !f.is_empty())
+        .unwrap_or_else(|| layout::folder_name(t.ticket_number.as_deref(), t.ticket_id));
+    let present: Vec<String> = match ctx.store.list(&folder).await {
+        Ok(names) => names.into_iter().map(|l| l.name).collect(),
+        Err(e) => {
+            Tally::add(&ctx.tally.tickets_failed, 1);
+            ctx.tally
+                .problem(format!("{label}: cannot list {folder}: {e}"));
+            return None;
+        }
+    };
+    let listed: Vec<(Uuid, &str)> = docs
+        .iter()
+        .map(|d| (d.document_id, d.document_name.as_str()))
+        .collect();
+    let keys = layout::plan_paths(&folder, &listed, known, &present);
+    Some((folder, keys))
 }
 
 /// Every document of the ticket in listing order; returns (some failed, all attempted).
