@@ -40,7 +40,7 @@ struct Setup {
     /// Cancelled by Ctrl-C.
     interrupted: CancellationToken,
     /// Held for the whole run.
-    _lock: Option<StoreLock>,
+    lock: Option<StoreLock>,
 }
 
 /// The client and retry policy; unless `dry_run`: the store's lock (exit 4 when held) and the
@@ -60,7 +60,7 @@ async fn set_up(opts: &BackupOptions, conn: Connection, store: &dyn BackupStore)
             policy,
             cancel,
             interrupted,
-            _lock: None,
+            lock: None,
         });
     }
     let lock = if opts.lock {
@@ -78,21 +78,39 @@ async fn set_up(opts: &BackupOptions, conn: Connection, store: &dyn BackupStore)
         policy,
         cancel,
         interrupted,
-        _lock: lock,
+        lock,
     })
 }
 
-/// Run a backup into `store`.
+/// Run a backup into `store`; the lock is released at the end however the run ends.
 pub async fn back_up_into(
     opts: &BackupOptions,
     conn: Connection,
     store: &dyn BackupStore,
 ) -> Result<BackupSummary> {
     let started = Instant::now();
-    let setup = set_up(opts, conn, store).await?;
-    if opts.dry_run {
-        return dry_run(opts, store, &setup, started).await;
+    let mut setup = set_up(opts, conn, store).await?;
+    let result = if opts.dry_run {
+        dry_run(opts, store, &setup, started).await
+    } else {
+        back_up(opts, store, &setup, started).await
+    };
+    if let Some(lock) = setup.lock.take() {
+        let released = store.unlock(lock).await;
+        if result.is_ok() {
+            released?;
+        }
     }
+    result
+}
+
+/// The backup itself, once set up.
+async fn back_up(
+    opts: &BackupOptions,
+    store: &dyn BackupStore,
+    setup: &Setup,
+    started: Instant,
+) -> Result<BackupSummary> {
     let manifest = open_manifest(store).await?;
     let budget = Arc::new(AtomicBool::new(false));
     let timer = opts

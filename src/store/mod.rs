@@ -18,6 +18,16 @@
 //! row is recorded, so it can never pass for the new one. A pruned document's object is
 //! deleted before its row is removed.
 //!
+//! An S3 store (`object_store`) fits the trait as it is: `create` starts a
+//! `put_multipart_opts` upload (`write` buffers parts of at least 5 MiB while hashing),
+//! `finish` checks size and sha256 and keeps the `MultipartUpload` open, `commit` completes it
+//! and `abort` (or a drop) aborts it; `check` is a `head` (size; `Check::Verify` reads and
+//! hashes); `read` is `get(..).into_stream()`; `list` is `list_with_delimiter`; `lock` is a
+//! `put_opts` with `PutMode::Create` holding host, pid and lease, and `unlock` deletes it;
+//! `record` puts journal objects (durable once put) and `compact` puts `manifest.csv` in one
+//! put, then deletes them. Object attributes are fixed when a multipart upload starts, before
+//! the sha256 is known: the sha256 lives in the manifest.
+//!
 //! The trait uses `async-trait` (boxed futures) rather than generics: the target is chosen at
 //! run time from `--out` (a folder, later `s3://`), backup and restore then hold a
 //! `&dyn BackupStore` and compile once, and an upload in flight is a `Box<dyn Upload>`, as
@@ -140,6 +150,13 @@ pub trait BackupStore: Send + Sync {
     /// it; a lock whose holder is gone is taken over. With the lock held, leftovers of a
     /// killed run (temporary objects) are cleared.
     async fn lock(&self) -> Result<StoreLock, StoreError>;
+
+    /// Release the lock at the end of a run. Dropping a [`StoreLock`] releases it too where
+    /// that needs no I/O (an OS file lock); a store whose lock is an object deletes it here.
+    async fn unlock(&self, lock: StoreLock) -> Result<(), StoreError> {
+        drop(lock);
+        Ok(())
+    }
 
     /// Start writing an object under `key`. Nothing appears under `key` until the upload is
     /// finished and committed; dropping an upload (or its [`Staged`]) abandons it.
