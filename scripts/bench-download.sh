@@ -57,7 +57,7 @@ secs() { # h:mm:ss or m:ss.cc -> seconds
 }
 
 URL="$BASE/api/v1/tickets/$BIG_T/documents/$DOC"
-# curl+fsync: for reference (alga-batch does not fsync each file; it re-verifies sha256 on every run).
+# curl+fsync: for reference (alga-batch does not fsync each file; `backup --verify` re-reads them).
 run_curl() { curl -sf -H "x-api-key: $KEY" -o "$WORK/curl.bin" "$URL"; }
 run_curl_fsync() { run_curl && sync "$WORK/curl.bin"; }
 run_ab() {

@@ -8,7 +8,7 @@
 //! Outcome --channel--> journal writer (sole owner of the results CSV, one flushed row per op)
 //! ```
 //! Modules: `api` (the only reqwest user), `job`, `plan`, `exec`, `journal`, `export`,
-//! `sandbox` (the only axum user), `cli` (the only clap user).
+//! `store` (where backups go), `sandbox` (the only axum user), `cli` (the only clap user).
 //!
 //! Cargo feature `sandbox` (default on): the local server (`sandbox`, `demo`) and axum with it.
 //! `cargo build --release --no-default-features` builds the client alone, e.g. for cron hosts.
@@ -29,6 +29,7 @@ pub mod plan;
 pub mod runner;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod store;
 pub mod undo;
 
 /// Log to stderr, filtered by `RUST_LOG` (default: warnings only).

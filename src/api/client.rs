@@ -50,7 +50,6 @@ pub(super) struct Inner {
     counters: Counters,
     pub(super) request_timeout: Duration,
     pub(super) create_timeout: Duration,
-    pub(super) direct_io: bool,
 }
 
 impl fmt::Debug for Client {
@@ -95,7 +94,6 @@ impl Client {
                 counters: Counters::default(),
                 request_timeout: cfg.request_timeout,
                 create_timeout: cfg.create_timeout,
-                direct_io: cfg.direct_io,
             }),
         })
     }

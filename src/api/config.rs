@@ -54,14 +54,11 @@ pub struct ClientConfig {
     pub pool_idle_timeout: Duration,
     /// `User-Agent`.
     pub user_agent: String,
-    /// Downloads may write whole blocks with direct I/O (Linux, local disk filesystems): see
-    /// `api/disk.rs`. Off: every write goes through the page cache.
-    pub direct_io: bool,
 }
 
 impl ClientConfig {
     /// Defaults: 60/min with a burst of 120 (the server's own), 60 s reads, 120 s creates,
-    /// 4 s pool idle timeout, direct I/O for downloads where available.
+    /// 4 s pool idle timeout.
     pub fn new(base_url: impl Into<String>, api_key: ApiKey) -> Self {
         ClientConfig {
             base_url: base_url.into(),
@@ -73,7 +70,6 @@ impl ClientConfig {
             create_timeout: Duration::from_secs(120),
             pool_idle_timeout: Duration::from_secs(4),
             user_agent: concat!("alga-batch/", env!("CARGO_PKG_VERSION")).to_string(),
-            direct_io: true,
         }
     }
 }

@@ -3,19 +3,17 @@
 //! Every attempt waits at one gate shared by all workers (`gate.rs`: the pause set by a 429,
 //! a governor token, and the reserve kept in the server's bucket, `budget.rs`), then sends
 //! exactly one request (`client.rs`; streamed uploads and downloads in `transfer.rs` and
-//! `multipart.rs`) and maps the answer (`response.rs`). Retrying is the executor's business
+//! `multipart.rs`; a download is a stream of chunks: nothing here writes files) and maps the answer (`response.rs`). Retrying is the executor's business
 //! (`exec::retry`), driven by [`ApiError::class`]. The API key lives in [`ApiKey`] and never
 //! prints.
 
 mod budget;
 mod client;
 mod config;
-mod disk;
 mod error;
 mod gate;
 mod multipart;
 mod response;
-mod sink;
 mod transfer;
 mod types;
 
@@ -24,7 +22,7 @@ pub(crate) use client::track_sent;
 pub use client::Client;
 pub use config::{ApiKey, ClientConfig, ClientStats};
 pub use error::{ApiError, RetryClass, NOTHING_STORED};
-pub use transfer::{Downloaded, Uploaded};
+pub use transfer::{Download, Uploaded};
 pub use types::{
     Comment, DataEnvelope, Document, NewComment, Pagination, Ticket, TicketPage, TicketQuery,
 };

@@ -1,18 +1,20 @@
-//! Streamed uploads and downloads: file bytes never sit whole in memory, and size and sha256
-//! are computed on the way through.
+//! Streamed uploads and downloads: file bytes never sit whole in memory. An upload's size and
+//! sha256 are computed on the way through; a download is handed over as a stream of chunks
+//! (where they go, and their hash, is the caller's business: `store/`).
 
 use std::path::Path;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
-use tokio::io::AsyncSeekExt;
 use uuid::Uuid;
 
 use super::client::{Client, Limit};
 use super::error::ApiError;
 use super::multipart::{file_body, lock};
 use super::response::{disposition_file_name, transport_error};
-use super::sink::Sink;
 use super::types::{DataEnvelope, Document};
 
 /// Upload speed assumed when sizing an upload's timeout (bytes per second).
@@ -29,17 +31,28 @@ pub struct Uploaded {
     pub sha256: String,
 }
 
-/// A finished download.
-#[derive(Debug, Clone)]
-pub struct Downloaded {
-    /// Bytes written.
-    pub bytes: u64,
-    /// sha256 of the bytes written, lowercase hex.
-    pub sha256: String,
+/// A download under way: the answer's headers, and its body as a stream of chunks.
+pub struct Download {
     /// `Content-Type` of the answer.
     pub content_type: Option<String>,
     /// Percent-decoded name from `Content-Disposition` (untrusted: may hold `/` or `..`).
     pub file_name: Option<String>,
+    /// `Content-Length`, when the server sent one.
+    pub content_length: Option<u64>,
+    /// The body. Each chunk must arrive within the client's request timeout of the one before
+    /// ([`ApiError::Timeout`] otherwise); errors never hold the key. The stream ends after an
+    /// error.
+    pub body: BoxStream<'static, Result<Bytes, ApiError>>,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("content_type", &self.content_type)
+            .field("file_name", &self.file_name)
+            .field("content_length", &self.content_length)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -88,22 +101,19 @@ impl Client {
         })
     }
 
-    /// `GET /api/v1/tickets/{id}/documents/{document}`: streams the bytes into `dest`.
+    /// `GET /api/v1/tickets/{id}/documents/{document}`: the answer's headers once they are
+    /// in, and the body as a stream.
     ///
-    /// `dest` is emptied first, so a retry with the same file starts clean.
     /// `request_timeout` limits the wait for the answer and each pause between chunks, not the
     /// whole transfer.
     pub async fn download_document(
         &self,
         ticket: Uuid,
         document: Uuid,
-        dest: &mut tokio::fs::File,
-    ) -> Result<Downloaded, ApiError> {
-        dest.set_len(0).await.map_err(write_error)?;
-        dest.rewind().await.map_err(write_error)?;
+    ) -> Result<Download, ApiError> {
         let url = self.url(&format!("/api/v1/tickets/{ticket}/documents/{document}"));
         let idle = self.inner.request_timeout;
-        let mut resp = self
+        let resp = self
             .send(self.inner.http.get(url), Limit::Head(idle))
             .await?;
         let header = |name| {
@@ -114,49 +124,24 @@ impl Client {
         };
         let content_type = header(CONTENT_TYPE);
         let file_name = header(CONTENT_DISPOSITION).and_then(|v| disposition_file_name(&v));
-        let file = dest
-            .try_clone()
-            .await
-            .map_err(write_error)?
-            .into_std()
-            .await;
-        let mut sink = Sink::start(file, self.inner.direct_io);
-        let received = self.forward_body(&mut resp, idle, &mut sink).await;
-        // Always wait for both threads: they share the file position with a retry's attempt.
-        // A disk error is reported before a network one: it is the cause to fix.
-        let (bytes, sha256) = sink.finish().await.map_err(write_error)?;
-        received?;
-        Ok(Downloaded {
-            bytes,
-            sha256,
+        let content_length = resp.content_length();
+        let body = futures::stream::unfold(Some((resp, self.clone())), move |state| async move {
+            let (mut resp, client) = state?;
+            match tokio::time::timeout(idle, resp.chunk()).await {
+                Err(_) => Some((
+                    Err(ApiError::Timeout(format!("download stalled for {idle:?}"))),
+                    None,
+                )),
+                Ok(Err(e)) => Some((Err(client.redact_err(transport_error(&e))), None)),
+                Ok(Ok(None)) => None,
+                Ok(Ok(Some(chunk))) => Some((Ok(chunk), Some((resp, client)))),
+            }
+        });
+        Ok(Download {
             content_type,
             file_name,
+            content_length,
+            body: body.boxed(),
         })
     }
-}
-
-impl Client {
-    /// Passes every chunk of the body to `sink`; a stall longer than `idle` is a timeout.
-    async fn forward_body(
-        &self,
-        resp: &mut reqwest::Response,
-        idle: std::time::Duration,
-        sink: &mut Sink,
-    ) -> Result<(), ApiError> {
-        loop {
-            let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
-                Err(_) => return Err(ApiError::Timeout(format!("download stalled for {idle:?}"))),
-                Ok(Err(e)) => return Err(self.redact_err(transport_error(&e))),
-                Ok(Ok(None)) => return Ok(()),
-                Ok(Ok(Some(chunk))) => chunk,
-            };
-            if sink.push(&chunk).await.is_err() {
-                return Ok(()); // a sink thread failed: the caller reports its error
-            }
-        }
-    }
-}
-
-fn write_error(e: std::io::Error) -> ApiError {
-    ApiError::Local(format!("cannot write downloaded file: {e}"))
 }

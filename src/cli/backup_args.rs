@@ -7,10 +7,15 @@ use clap::Args;
 use std::path::PathBuf;
 
 const BACKUP_HELP: &str = "\
-Incremental by default: a document already in DIR/manifest.csv with the same id and size whose
-file still has its sha256 is not downloaded again. Every selected ticket's document list is
-checked on every run, because an upload does not change a ticket's updated_at on Alga
-(--updated-from can therefore miss new attachments). --dry-run prints what that costs.
+Incremental by default: a document already in DIR/manifest.csv with the same id and size is
+not downloaded again while its file has that size and was not modified after it was recorded
+(a file modified since is re-hashed, and downloaded again if its sha256 differs). --verify
+re-reads and re-hashes every file: run it now and then (say weekly) to catch silent damage.
+Each document is recorded in DIR/manifest.journal.csv as it completes, so a killed run loses
+at most the downloads in flight; the journal is folded into manifest.csv at the end of a run.
+Every selected ticket's document list is checked on every run, because an upload does not
+change a ticket's updated_at on Alga (--updated-from can therefore miss new attachments).
+--dry-run prints what that costs.
 
 Exit codes: 0 all done (also when --max-duration stopped the run cleanly), 1 some documents or
 tickets failed, 2 invalid usage, 3 fatal, 4 DIR is locked by another run, 130 interrupted.";
@@ -62,6 +67,10 @@ pub(crate) struct BackupArgs {
     /// evict what the machine has cached.
     #[arg(long)]
     no_direct_io: bool,
+    /// Re-read and re-hash every backed-up file (not only those modified since they were
+    /// recorded); any that differs from the manifest is downloaded again.
+    #[arg(long)]
+    verify: bool,
     #[command(flatten)]
     exec: ExecFlags,
     #[command(flatten)]
@@ -86,6 +95,7 @@ impl BackupArgs {
             log_file: self.log_file.clone(),
             lock: self.no_lock.then_some(false),
             direct_io: self.no_direct_io.then_some(false),
+            verify: self.verify.then_some(true),
             dry_run: self.dry_run,
             quiet: self.exec.quiet,
             ..ExportSpec::default()

@@ -1,12 +1,10 @@
-//! The `backup` command: lock the folder, read the manifest, select tickets, back each one up
+//! The `backup` command: lock the store, read the manifest, select tickets, back each one up
 //! with bounded concurrency (every request governed and retried by the shared client and
-//! `exec::retry`), stop cleanly on Ctrl-C or at the `--max-duration` budget, then write the
-//! manifest and comments CSV and summarise.
+//! `exec::retry`), stop cleanly on Ctrl-C or at the `--max-duration` budget, then compact the
+//! manifest, write the comments CSV and summarise. Every write goes through a
+//! [`BackupStore`]; this file does not know which.
 
 use super::comments;
-use super::download::remove_stale_temps;
-use super::lock;
-use super::manifest::{self, Store, MANIFEST_FILE};
 use super::options::BackupOptions;
 use super::report::{estimate, BackupSummary, Tally};
 use super::resume::{self, Watermark};
@@ -14,47 +12,95 @@ use super::select::{resolve_refs, Lister, Target};
 use super::ticket::{self, Ctx};
 use crate::api::{ApiError, Client};
 use crate::connect::Connection;
-use crate::error::{Error, Result};
-use crate::exec::retry::{with_retries, RetryPolicy};
-use crate::exec::{Cancel, Progress, ProgressMode};
-use crate::runner::fatal_from;
+use crate::error::Result;
+use crate::exec::retry::with_retries;
+use crate::exec::{Progress, ProgressMode};
+use crate::runner::{fatal_from, Runner, Stop};
+use crate::store::layout::MANIFEST_FILE;
+use crate::store::{BackupStore, Entry, FolderStore, Manifest, StoreLock};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
-/// How often the manifest is rewritten while a backup runs.
-const MANIFEST_EVERY: Duration = Duration::from_secs(2);
-
-/// Run a backup (or, with `dry_run`, only print what it would cost).
+/// Run a backup into the folder `opts.out` (or, with `dry_run`, only print what it would
+/// cost).
 pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<BackupSummary> {
-    let started = Instant::now();
-    let mut cfg = conn.config(opts.rate_per_minute, opts.burst)?;
-    cfg.direct_io = opts.direct_io;
-    let client = crate::connect::build(cfg)?;
-    let policy = RetryPolicy {
-        max_retries: opts.max_retries,
-        base: Duration::from_millis(500),
-        max_delay: Duration::from_secs(30),
-    };
+    let store = FolderStore::new(&opts.out, opts.direct_io);
+    back_up_into(opts, conn, &store).await
+}
+
+/// What a run sets up around the backup itself: the runner (client, pacing, stop) and,
+/// unless `dry_run`, the store's lock.
+struct Setup {
+    runner: Runner,
+    /// Held for the whole run.
+    lock: Option<StoreLock>,
+}
+
+/// The runner; unless `dry_run`: the store's lock (exit 4 when held) and the two-stage Ctrl-C.
+async fn set_up(opts: &BackupOptions, conn: Connection, store: &dyn BackupStore) -> Result<Setup> {
     if opts.dry_run {
-        return dry_run(opts, &client, &policy, started).await;
+        let runner = Runner::connect(conn, &opts.pacing, Stop::manual(), |_| {})?;
+        return Ok(Setup { runner, lock: None });
     }
-    let (_lock, store) = open_folder(opts)?;
-    let manifest_path = opts.out.join(MANIFEST_FILE);
-    let stop = crate::runner::Stop::install(opts.quiet);
-    let cancel = stop.cancel.clone();
-    let budget = Arc::new(AtomicBool::new(false));
+    let runner = Runner::connect(conn, &opts.pacing, Stop::install(opts.quiet), |_| {})?;
+    let lock = if opts.lock {
+        let l = store.lock().await?;
+        if let (Some(prev), false) = (&l.took_over, opts.quiet) {
+            eprintln!("took over a stale lock ({prev}; that process is gone)");
+        }
+        Some(l)
+    } else {
+        None
+    };
+    Ok(Setup { runner, lock })
+}
+
+/// Run a backup into `store`; the lock is released at the end however the run ends.
+pub async fn back_up_into(
+    opts: &BackupOptions,
+    conn: Connection,
+    store: &dyn BackupStore,
+) -> Result<BackupSummary> {
+    let started = Instant::now();
+    let mut setup = set_up(opts, conn, store).await?;
+    let result = if opts.dry_run {
+        dry_run(opts, store, &setup, started).await
+    } else {
+        back_up(opts, store, &setup, started).await
+    };
+    if let Some(lock) = setup.lock.take() {
+        let released = store.unlock(lock).await;
+        if result.is_ok() {
+            released?;
+        }
+    }
+    result
+}
+
+/// The backup itself, once set up.
+async fn back_up(
+    opts: &BackupOptions,
+    store: &dyn BackupStore,
+    setup: &Setup,
+    started: Instant,
+) -> Result<BackupSummary> {
+    let manifest = open_manifest(store).await?;
+    let runner = &setup.runner;
+    let budget = CancellationToken::new();
     let timer = opts
         .max_duration
-        .map(|d| spawn_budget(d, cancel.clone(), budget.clone()));
+        .map(|d| runner.stop().budget(d, grace(d), budget.clone()));
     let tally = Tally::default();
     let ctx = Ctx {
-        client: &client,
-        policy,
-        cancel: &cancel,
-        store: &store,
+        client: runner.client(),
+        policy: runner.policy().clone(),
+        cancel: &runner.stop().cancel,
+        store,
+        manifest: &manifest,
         opts,
         tally: &tally,
         fatal: Mutex::new(None),
@@ -64,11 +110,11 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
     if let Some(t) = timer {
         t.abort();
     }
-    store.flush()?;
+    manifest.compact().await?;
     if let Ok(pass) = &outcome {
         match pass.next {
-            Some(next) => resume::save(&opts.out, &opts.selection, next)?,
-            None => resume::clear(&opts.out)?,
+            Some(next) => resume::save(store, &opts.selection, next).await?,
+            None => resume::clear(store).await?,
         }
     }
     if let Some(e) = ctx.fatal.lock().ok().and_then(|mut f| f.take()) {
@@ -77,46 +123,39 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
     let pass = outcome?;
     let mut summary = tally.summary();
     if opts.comments {
-        let mut numbers: HashMap<uuid::Uuid, String> = store
-            .snapshot()
-            .into_values()
-            .filter(|e| !e.ticket_number.is_empty())
-            .map(|e| (e.ticket_id, e.ticket_number))
-            .collect();
-        numbers.extend(lock_set(&ctx.numbers).drain());
-        summary.comments = comments::rebuild_csv(&opts.out, &numbers)?;
+        summary.comments = comments::rebuild_csv(store, &ticket_numbers(&ctx)).await?;
     }
-    summary.manifest = Some(manifest_path);
-    summary.budget_reached = budget
-        .load(Ordering::Relaxed)
-        .then_some(opts.max_duration)
-        .flatten();
-    summary.interrupted = stop.interrupted();
+    summary.manifest = Some(store.describe(MANIFEST_FILE).into());
+    summary.budget_reached = budget.is_cancelled().then_some(opts.max_duration).flatten();
+    summary.interrupted = runner.stop().interrupted();
     summary.resumed_at = (pass.started_at > 0).then_some(pass.started_at);
     summary.continue_at = pass.next;
-    fill_stats(&mut summary, &client, started);
+    fill_stats(&mut summary, runner.client(), started);
     Ok(summary)
 }
 
-/// Create and lock the folder, clear temp files of a killed run (when locked), read the
-/// manifest.
-fn open_folder(opts: &BackupOptions) -> Result<(Option<lock::DirLock>, Store)> {
-    std::fs::create_dir_all(&opts.out)
-        .map_err(|e| Error::io("cannot create backup folder", &opts.out, e))?;
-    let held = if opts.lock {
-        let l = lock::acquire(&opts.out)?;
-        if let (Some(prev), false) = (&l.took_over, opts.quiet) {
-            eprintln!("took over a stale lock ({prev}; that process is gone)");
-        }
-        // Only with the lock held is no other run writing temp files here.
-        remove_stale_temps(&opts.out);
-        Some(l)
-    } else {
-        None
-    };
-    let path = opts.out.join(MANIFEST_FILE);
-    let entries = manifest::read(&path)?;
-    Ok((held, Store::new(path, entries, MANIFEST_EVERY)))
+/// The manifest with a killed run's journal folded in (before this run appends to a fresh
+/// one).
+async fn open_manifest(store: &dyn BackupStore) -> Result<Manifest<'_>> {
+    let loaded = store.load_manifest().await?;
+    let manifest = Manifest::new(store, loaded.entries);
+    if loaded.journal_replayed {
+        manifest.compact().await?;
+    }
+    Ok(manifest)
+}
+
+/// Ticket id -> number: from the manifest, then as the server spelled them in this run.
+fn ticket_numbers(ctx: &Ctx<'_>) -> HashMap<uuid::Uuid, String> {
+    let mut numbers: HashMap<uuid::Uuid, String> = ctx
+        .manifest
+        .snapshot()
+        .into_values()
+        .filter(|e| !e.ticket_number.is_empty())
+        .map(|e| (e.ticket_id, e.ticket_number))
+        .collect();
+    numbers.extend(lock_set(&ctx.numbers).drain());
+    numbers
 }
 
 fn fill_stats(summary: &mut BackupSummary, client: &Client, started: Instant) {
@@ -136,26 +175,14 @@ fn grace(budget: Duration) -> Duration {
     (budget / 10).max(MIN_GRACE)
 }
 
-/// Once the budget is spent, start nothing new (soft cancel); what is in flight may finish
-/// and is recorded. After the grace, abort what is still running (hard cancel): its temp
-/// files are removed and its documents left for the next run.
-fn spawn_budget(d: Duration, cancel: Cancel, hit: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        tokio::time::sleep(d).await;
-        hit.store(true, Ordering::Relaxed);
-        cancel.soft.cancel();
-        tokio::time::sleep(grace(d)).await;
-        cancel.hard.cancel();
-    })
-}
-
 /// Print the estimate; sends at most one list request.
 async fn dry_run(
     opts: &BackupOptions,
-    client: &Client,
-    policy: &RetryPolicy,
+    store: &dyn BackupStore,
+    setup: &Setup,
     started: Instant,
 ) -> Result<BackupSummary> {
+    let (client, policy) = (setup.runner.client(), setup.runner.policy());
     let sel = &opts.selection;
     let tickets = if sel.refs.is_empty() {
         Lister::count(client, policy, &Default::default(), sel)
@@ -164,12 +191,17 @@ async fn dry_run(
     } else {
         sel.refs.len() as u64
     };
-    let known = manifest::read(&opts.out.join(MANIFEST_FILE))?.len();
-    let at = continue_at(resume::load(&opts.out, sel), tickets);
+    let known = store.load_manifest().await?.entries.len();
+    let at = continue_at(resume::load(store, sel).await, tickets);
     let left = tickets - at;
     eprintln!(
         "{}",
-        estimate(left, opts.comments, opts.rate_per_minute, opts.burst)
+        estimate(
+            left,
+            opts.comments,
+            opts.pacing.rate_per_minute,
+            opts.pacing.burst
+        )
     );
     if at > 0 && left > 0 {
         eprintln!(
@@ -180,7 +212,7 @@ async fn dry_run(
     }
     eprintln!(
         "{known} document(s) already in {} are not downloaded again while unchanged",
-        opts.out.join(MANIFEST_FILE).display()
+        store.describe(MANIFEST_FILE)
     );
     let mut summary = BackupSummary::default();
     fill_stats(&mut summary, client, started);
@@ -216,7 +248,7 @@ async fn back_up_selection(ctx: &Ctx<'_>) -> Result<Pass> {
     } else {
         ProgressMode::Auto
     };
-    let offset = resume::load(&ctx.opts.out, &ctx.opts.selection);
+    let offset = resume::load(ctx.store, &ctx.opts.selection).await;
     if ctx.opts.selection.refs.is_empty() {
         back_up_listed(ctx, mode, offset).await
     } else {
@@ -346,7 +378,7 @@ async fn run_targets(
                 Err(e) => ctx.set_fatal(fatal_from(ctx.client, e)),
             }
         })
-        .buffer_unordered(ctx.opts.concurrency)
+        .buffer_unordered(ctx.opts.pacing.concurrency)
         .collect::<()>()
         .await;
 }
@@ -355,8 +387,8 @@ async fn run_targets(
 /// Each such ticket is confirmed with `GET /tickets/{id}` first: only a 404 makes its
 /// documents gone (reported, and pruned with `--prune`); any other answer keeps them.
 async fn report_unlisted_tickets(ctx: &Ctx<'_>, seen: &HashSet<uuid::Uuid>) {
-    let mut unlisted: BTreeMap<uuid::Uuid, Vec<manifest::Entry>> = BTreeMap::new();
-    for e in ctx.store.snapshot().into_values() {
+    let mut unlisted: BTreeMap<uuid::Uuid, Vec<Entry>> = BTreeMap::new();
+    for e in ctx.manifest.snapshot().into_values() {
         if !seen.contains(&e.ticket_id) {
             unlisted.entry(e.ticket_id).or_default().push(e);
         }
@@ -375,7 +407,7 @@ async fn report_unlisted_tickets(ctx: &Ctx<'_>, seen: &HashSet<uuid::Uuid>) {
             Err(e) if e.status() == Some(404) => {
                 let label = format!("{number} (ticket no longer listed)");
                 for e in &rows {
-                    ticket::report_gone(ctx, &label, e);
+                    ticket::report_gone(ctx, &label, e).await;
                 }
             }
             Ok(_) | Err(ApiError::Cancelled) => {}
@@ -404,21 +436,10 @@ mod tests {
         assert_eq!(next_position(0, 0), None);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_budget_stops_new_work_then_aborts_what_overran_the_grace() {
+    #[test]
+    fn the_grace_is_a_tenth_of_the_budget_and_at_least_ten_seconds() {
         assert_eq!(grace(Duration::from_secs(3000)), Duration::from_secs(300));
         assert_eq!(grace(Duration::from_secs(30)), MIN_GRACE);
-        let cancel = Cancel::new();
-        let hit = Arc::new(AtomicBool::new(false));
-        let task = spawn_budget(Duration::from_secs(60), cancel.clone(), hit.clone());
-        tokio::time::sleep(Duration::from_millis(59_900)).await;
-        assert!(!cancel.soft.is_cancelled() && !hit.load(Ordering::Relaxed));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(cancel.soft.is_cancelled() && hit.load(Ordering::Relaxed));
-        assert!(!cancel.hard.is_cancelled(), "in-flight work gets a grace");
-        tokio::time::sleep(MIN_GRACE).await;
-        assert!(cancel.hard.is_cancelled(), "then it is aborted");
-        task.await.unwrap();
     }
 
     #[test]

@@ -1,20 +1,16 @@
 //! Comment export: every comment of a ticket (paged by offset) to
-//! `DIR/<ticket>/comments.jsonl`, and `DIR/comments.csv` rebuilt from all of those files, so
-//! it always covers every ticket backed up so far, not only this run's.
+//! `<ticket>/comments.jsonl` in the store, and `comments.csv` rebuilt from all of those, so it
+//! always covers every ticket backed up so far, not only this run's.
 
 use crate::api::{ApiError, Client, Comment};
-use crate::error::{Error, Result};
 use crate::exec::retry::{with_retries, RetryPolicy};
+use crate::store::layout::{self, COMMENTS_CSV, COMMENTS_JSONL};
+use crate::store::{BackupStore, Expected, StoreError};
+use bytes::Bytes;
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::Path;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Per-ticket comment file.
-pub const COMMENTS_JSONL: &str = "comments.jsonl";
-/// All comments, one CSV.
-pub const COMMENTS_CSV: &str = "comments.csv";
 /// Comments per request (the server's maximum).
 const PAGE: u32 = 200;
 
@@ -55,70 +51,80 @@ pub async fn list_all(
     }
 }
 
-/// Write one JSON object per line, atomically.
-pub fn write_jsonl(folder: &Path, comments: &[Comment]) -> std::io::Result<()> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".comments-")
-        .suffix(".tmp")
-        .tempfile_in(folder)?;
-    {
-        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-        for c in comments {
-            serde_json::to_writer(&mut w, c)?;
-            w.write_all(b"\n")?;
-        }
-        w.flush()?;
+/// One JSON object per line (every field the server sent).
+pub fn to_jsonl(comments: &[Comment]) -> Bytes {
+    let mut out = Vec::new();
+    for c in comments {
+        // A `Comment` came from JSON and goes back to JSON: this cannot fail.
+        let _ = serde_json::to_writer(&mut out, c);
+        out.push(b'\n');
     }
-    tmp.as_file().sync_all()?;
-    super::download::make_readable(tmp.path())?;
-    tmp.persist(folder.join(COMMENTS_JSONL))
-        .map_err(|e| e.error)?;
-    Ok(())
+    Bytes::from(out)
 }
 
-/// Rebuild `DIR/comments.csv` from every `DIR/*/comments.jsonl`; returns the row count.
-/// The `ticket_number` column comes from `numbers` (ticket id -> number as the server spells
-/// it); only a ticket missing there falls back to its folder's name.
-pub fn rebuild_csv(dir: &Path, numbers: &HashMap<Uuid, String>) -> Result<u64> {
-    let path = dir.join(COMMENTS_CSV);
-    let err = |e: std::io::Error| Error::io("cannot write comments file", path.clone(), e);
-    let mut folders: Vec<_> = std::fs::read_dir(dir)
-        .map_err(err)?
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .filter(|p| p.join(COMMENTS_JSONL).is_file())
+/// Rebuild `comments.csv` from every `<folder>/comments.jsonl` of the store; returns the row
+/// count. The `ticket_number` column comes from `numbers` (ticket id -> number as the server
+/// spells it); only a ticket missing there falls back to its folder's name. The CSV streams
+/// into the store, one ticket at a time.
+pub async fn rebuild_csv(
+    store: &dyn BackupStore,
+    numbers: &HashMap<Uuid, String>,
+) -> Result<u64, StoreError> {
+    let mut folders: Vec<String> = store
+        .list("")
+        .await?
+        .into_iter()
+        .filter(|l| l.folder)
+        .map(|l| l.name)
         .collect();
     folders.sort();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".comments-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(err)?;
+    let mut upload = store.create(COMMENTS_CSV).await?;
     let mut rows = 0u64;
-    {
-        let mut w = csv::Writer::from_writer(tmp.as_file_mut());
-        w.write_record(CSV_COLUMNS).map_err(|e| err(e.into()))?;
-        for folder in &folders {
-            let folder_name = folder
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let text = std::fs::read_to_string(folder.join(COMMENTS_JSONL)).map_err(err)?;
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                let c: Comment = serde_json::from_str(line).map_err(|e| err(e.into()))?;
-                let number = numbers.get(&c.ticket_id).unwrap_or(&folder_name);
-                w.write_record(csv_row(&c, number))
-                    .map_err(|e| err(e.into()))?;
-                rows += 1;
-            }
-        }
-        w.flush().map_err(err)?;
+    let mut head = csv::Writer::from_writer(Vec::new());
+    let _ = head.write_record(CSV_COLUMNS);
+    upload
+        .write(Bytes::from(head.into_inner().unwrap_or_default()))
+        .await?;
+    for folder in &folders {
+        let Some(text) = store
+            .read_small(&layout::key(folder, COMMENTS_JSONL))
+            .await?
+        else {
+            continue;
+        };
+        let (chunk, n) = csv_rows(&text, folder, numbers).map_err(|e| {
+            StoreError::Damaged(format!(
+                "{}: {e}",
+                store.describe(&layout::key(folder, COMMENTS_JSONL))
+            ))
+        })?;
+        rows += n;
+        upload.write(chunk).await?;
     }
-    tmp.as_file().sync_all().map_err(err)?;
-    super::download::make_readable(tmp.path()).map_err(err)?;
-    tmp.persist(&path).map_err(|e| err(e.error))?;
+    upload.finish(&Expected::default()).await?.commit().await?;
     Ok(rows)
+}
+
+/// The CSV rows of one ticket's `comments.jsonl`, and how many.
+fn csv_rows(
+    text: &[u8],
+    folder: &str,
+    numbers: &HashMap<Uuid, String>,
+) -> Result<(Bytes, u64), String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut n = 0;
+    for line in text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty())
+    {
+        let c: Comment = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+        let number = numbers.get(&c.ticket_id).map_or(folder, String::as_str);
+        w.write_record(csv_row(&c, number))
+            .map_err(|e| e.to_string())?;
+        n += 1;
+    }
+    w.flush().map_err(|e| e.to_string())?;
+    Ok((Bytes::from(w.into_inner().map_err(|e| e.to_string())?), n))
 }
 
 fn csv_row(c: &Comment, ticket_number: &str) -> [String; 9] {
@@ -157,26 +163,29 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn jsonl_per_ticket_and_one_csv_for_all() {
+    #[tokio::test]
+    async fn jsonl_per_ticket_and_one_csv_for_all() {
         let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::FolderStore::new(dir.path(), false);
         let (t1, t2) = (Uuid::new_v4(), Uuid::new_v4());
         for (name, t, texts) in [
             ("TIC2", t2, vec!["later"]),
             ("TIC1", t1, vec!["first, with \"quotes\"", "multi\nline"]),
         ] {
-            let folder = dir.path().join(name);
-            std::fs::create_dir(&folder).unwrap();
             let cs: Vec<_> = texts.iter().map(|x| comment(t, x)).collect();
-            write_jsonl(&folder, &cs).unwrap();
+            store
+                .put_small(&layout::key(name, COMMENTS_JSONL), to_jsonl(&cs))
+                .await
+                .unwrap();
         }
         let jsonl = std::fs::read_to_string(dir.path().join("TIC1").join(COMMENTS_JSONL)).unwrap();
         assert_eq!(jsonl.lines().count(), 2);
         let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
         assert_eq!(first["note"], "first, with \"quotes\"", "extra fields kept");
         let numbers = HashMap::from([(t2, "TIC:2".to_string())]);
-        assert_eq!(rebuild_csv(dir.path(), &numbers).unwrap(), 3);
+        assert_eq!(rebuild_csv(&store, &numbers).await.unwrap(), 3);
         let mut r = csv::Reader::from_path(dir.path().join(COMMENTS_CSV)).unwrap();
+        assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), CSV_COLUMNS);
         let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
         assert_eq!(&rows[0][1], "TIC1");
         assert_eq!(&rows[1][8], "multi\nline");

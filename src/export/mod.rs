@@ -1,25 +1,24 @@
 //! Backups and scheduled exports: every document (and optionally every comment) of the
-//! selected tickets into a folder, incrementally, safely named, with an atomic manifest.
+//! selected tickets into a backup store (`store/`: a local folder), incrementally, safely
+//! named, with a manifest that records each document as it completes.
 //!
 //! ```text
 //! select (named tickets | paged list) -> per ticket: list documents -> skip intact ones
-//!   -> download to DIR/<ticket>/.alga-batch-*.part -> check size -> rename
-//!   -> manifest row; comments -> DIR/<ticket>/comments.jsonl -> DIR/comments.csv
+//!   -> download into a staged object (size and sha256 checked) -> journal the manifest row
+//!   -> commit the object under <ticket>/<name>; comments -> <ticket>/comments.jsonl
+//!   -> at the end: manifest.csv (journal folded in), comments.csv
 //! ```
-//! The folder is locked (`DIR/.alga-batch.lock`) for the whole run.
+//! The store is locked for the whole run.
 
 mod backup;
 pub mod comments;
-pub mod download;
-pub mod lock;
-pub mod manifest;
-pub mod names;
+mod download;
 mod options;
 pub mod report;
 pub mod resume;
 pub mod select;
 mod ticket;
 
-pub use backup::run_backup;
+pub use backup::{back_up_into, run_backup};
 pub use options::{check_utc, load_job, parse_duration, BackupOptions, ExportSpec, Selection};
 pub use report::{estimate, BackupSummary};

@@ -48,6 +48,8 @@ pub struct ExportSpec {
     pub lock: Option<bool>,
     /// Write large downloads with direct I/O where the filesystem allows (default true).
     pub direct_io: Option<bool>,
+    /// Read and hash every backed-up file instead of trusting size and mtime (default false).
+    pub verify: Option<bool>,
     /// Print the request estimate only.
     #[serde(skip)]
     pub dry_run: bool,
@@ -79,7 +81,8 @@ impl ExportSpec {
             max_retries,
             log_file,
             lock,
-            direct_io
+            direct_io,
+            verify
         );
         if self.tickets.is_empty() {
             self.tickets = job.tickets;
@@ -148,20 +151,18 @@ pub struct BackupOptions {
     pub prune: bool,
     /// Time budget.
     pub max_duration: Option<Duration>,
-    /// Tickets in flight.
-    pub concurrency: usize,
-    /// Requests per minute (0 = unlimited).
-    pub rate_per_minute: u32,
-    /// Burst.
-    pub burst: u32,
-    /// Retries per request.
-    pub max_retries: u32,
+    /// How requests are paced and retried (concurrency counts tickets in flight).
+    pub pacing: crate::runner::Pacing,
     /// Log file.
     pub log_file: Option<PathBuf>,
     /// Take the folder lock.
     pub lock: bool,
-    /// Write whole blocks of downloads with direct I/O where possible (see `api/disk.rs`).
+    /// Write whole blocks of downloads with direct I/O where possible (see
+    /// `store/folder/disk.rs`).
     pub direct_io: bool,
+    /// Read and hash every backed-up file (`--verify`) instead of trusting one whose size
+    /// matches and that was not modified since it was recorded.
+    pub verify: bool,
     /// Estimate only.
     pub dry_run: bool,
     /// One summary line.
@@ -208,13 +209,16 @@ impl BackupOptions {
             comments: spec.comments.unwrap_or(false),
             prune: spec.prune.unwrap_or(false),
             max_duration,
-            concurrency: spec.concurrency.unwrap_or(4).max(1),
-            rate_per_minute: spec.rate_per_minute.unwrap_or(60),
-            burst: spec.burst.unwrap_or(120).max(1),
-            max_retries: spec.max_retries.unwrap_or(5),
+            pacing: crate::runner::Pacing::merge(
+                spec.concurrency,
+                spec.rate_per_minute,
+                spec.burst,
+                spec.max_retries,
+            ),
             log_file: spec.log_file,
             lock: spec.lock.unwrap_or(true),
             direct_io: spec.direct_io.unwrap_or(true),
+            verify: spec.verify.unwrap_or(false),
             dry_run: spec.dry_run,
             quiet: spec.quiet,
         })
@@ -307,7 +311,8 @@ mod tests {
         std::fs::write(
             &job,
             "kind = \"export\"\nname = \"nightly\"\nout = \"backup\"\ntickets_file = \"t.txt\"\n\
-             comments = true\nmax_duration = \"50m\"\nconcurrency = 2\ndirect_io = false\n",
+             comments = true\nmax_duration = \"50m\"\nconcurrency = 2\ndirect_io = false\n\
+             verify = true\n",
         )
         .unwrap();
         let spec = load_job(&job).unwrap();
@@ -318,8 +323,8 @@ mod tests {
         let o = BackupOptions::from_spec(flags.or(spec)).unwrap();
         assert_eq!(o.out, dir.path().join("backup"));
         assert_eq!(o.selection.refs, vec!["TIC1", "TIC2"]);
-        assert!(o.comments && o.lock && !o.prune && !o.direct_io);
-        assert_eq!(o.concurrency, 8);
+        assert!(o.comments && o.lock && !o.prune && !o.direct_io && o.verify);
+        assert_eq!(o.pacing.concurrency, 8);
         assert_eq!(o.max_duration, Some(Duration::from_secs(3000)));
     }
 
@@ -335,7 +340,7 @@ mod tests {
             "relative to the job file's folder"
         );
         assert_eq!(o.name, "nightly-attachments");
-        assert!(o.comments && o.selection.refs.is_empty() && o.direct_io);
+        assert!(o.comments && o.selection.refs.is_empty() && o.direct_io && !o.verify);
         assert_eq!(o.max_duration, Some(Duration::from_secs(3000)));
     }
 

@@ -19,6 +19,7 @@ pub struct Tally {
     pub(crate) downloaded: AtomicU64,
     pub(crate) bytes: AtomicU64,
     pub(crate) unchanged: AtomicU64,
+    pub(crate) rehashed: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) left: AtomicU64,
     pub(crate) gone: AtomicU64,
@@ -52,6 +53,7 @@ impl Tally {
             downloaded: g(&self.downloaded),
             bytes: g(&self.bytes),
             unchanged: g(&self.unchanged),
+            rehashed: g(&self.rehashed),
             failed: g(&self.failed),
             left: g(&self.left),
             gone: g(&self.gone),
@@ -96,6 +98,9 @@ pub struct BackupSummary {
     pub bytes: u64,
     /// Already in the backup, unchanged (not downloaded again).
     pub unchanged: u64,
+    /// Backed-up files read and hashed to check them (all of them with `--verify`; else only
+    /// those modified after they were recorded).
+    pub rehashed: u64,
     /// Documents that failed.
     pub failed: u64,
     /// Documents left for the next run (budget reached or interrupted).
@@ -151,6 +156,9 @@ impl BackupSummary {
             self.unchanged,
             self.failed
         );
+        if self.rehashed > 0 {
+            s.push_str(&format!(", {} re-hashed", self.rehashed));
+        }
         if self.tickets_failed > 0 {
             s.push_str(&format!(
                 ", {} ticket{} failed",

@@ -1,4 +1,4 @@
-//! Where an interrupted pass continues: `DIR/.alga-batch-resume.json`.
+//! Where an interrupted pass continues: `.alga-batch-resume.json` in the store.
 //!
 //! A backup walks the selected tickets in a stable order (`sort=ticket_number`). When a run
 //! stops early (`--max-duration`, Ctrl-C, a fatal error) it records how many tickets from the
@@ -8,15 +8,12 @@
 //! starts a fresh pass from the first ticket.
 
 use super::options::Selection;
-use crate::error::{Error, Result};
+use crate::store::layout::RESUME_FILE;
+use crate::store::{BackupStore, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-
-/// File name inside the backup folder.
-pub const RESUME_FILE: &str = ".alga-batch-resume.json";
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 struct State {
@@ -39,46 +36,41 @@ pub fn fingerprint(sel: &Selection) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
-/// Where this selection's pass continues (0 = from the start).
-pub fn load(dir: &Path, sel: &Selection) -> u64 {
-    let Ok(text) = std::fs::read_to_string(dir.join(RESUME_FILE)) else {
-        return 0;
+/// The saved position `next` of `sel`, as stored.
+pub fn encode(sel: &Selection, next: u64) -> Vec<u8> {
+    let state = State {
+        selection: fingerprint(sel),
+        next,
+        saved_at: crate::store::manifest::now(),
     };
-    match serde_json::from_str::<State>(&text) {
+    serde_json::to_vec_pretty(&state).unwrap_or_default()
+}
+
+/// The position saved for `sel` in `data` (0 when it belongs to another selection or is
+/// damaged).
+pub fn decode(data: &[u8], sel: &Selection) -> u64 {
+    match serde_json::from_slice::<State>(data) {
         Ok(s) if s.selection == fingerprint(sel) => s.next,
         _ => 0,
     }
 }
 
+/// Where this selection's pass continues (0 = from the start, also when unreadable).
+pub async fn load(store: &dyn BackupStore, sel: &Selection) -> u64 {
+    match store.read_small(RESUME_FILE).await {
+        Ok(Some(data)) => decode(&data, sel),
+        _ => 0,
+    }
+}
+
 /// Record where the next run continues (atomically).
-pub fn save(dir: &Path, sel: &Selection, next: u64) -> Result<()> {
-    let path = dir.join(RESUME_FILE);
-    let err = |e: std::io::Error| Error::io("cannot write resume file", path.clone(), e);
-    let state = State {
-        selection: fingerprint(sel),
-        next,
-        saved_at: crate::journal::now_rfc3339(),
-    };
-    let text = serde_json::to_string_pretty(&state).map_err(|e| err(e.into()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".resume-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    std::fs::write(tmp.path(), text).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(&path).map_err(|e| err(e.error))?;
-    Ok(())
+pub async fn save(store: &dyn BackupStore, sel: &Selection, next: u64) -> Result<(), StoreError> {
+    store.put_small(RESUME_FILE, encode(sel, next).into()).await
 }
 
 /// The pass is complete: the next run starts from the first ticket.
-pub fn clear(dir: &Path) -> Result<()> {
-    let path: PathBuf = dir.join(RESUME_FILE);
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("cannot remove resume file", path, e)),
-    }
+pub async fn clear(store: &dyn BackupStore) -> Result<(), StoreError> {
+    store.delete(RESUME_FILE).await
 }
 
 /// Tracks which positions in the order are done, out of order, and the contiguous prefix.
@@ -135,22 +127,28 @@ mod tests {
         assert_eq!(w.next(), 14);
     }
 
-    #[test]
-    fn a_position_is_kept_per_selection_and_cleared_after_a_full_pass() {
+    #[tokio::test]
+    async fn a_position_is_kept_per_selection_and_cleared_after_a_full_pass() {
         let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::FolderStore::new(dir.path(), false);
         let all = Selection::default();
         let open = Selection {
             open_only: true,
             ..Default::default()
         };
-        assert_eq!(load(dir.path(), &all), 0);
-        save(dir.path(), &all, 3000).unwrap();
-        assert_eq!(load(dir.path(), &all), 3000);
-        assert_eq!(load(dir.path(), &open), 0, "another selection starts over");
-        clear(dir.path()).unwrap();
-        assert_eq!(load(dir.path(), &all), 0);
-        clear(dir.path()).unwrap();
+        assert_eq!(load(&store, &all).await, 0);
+        save(&store, &all, 3000).await.unwrap();
+        assert_eq!(load(&store, &all).await, 3000);
+        assert_eq!(
+            load(&store, &open).await,
+            0,
+            "another selection starts over"
+        );
+        clear(&store).await.unwrap();
+        assert_eq!(load(&store, &all).await, 0);
+        clear(&store).await.unwrap();
         std::fs::write(dir.path().join(RESUME_FILE), "not json").unwrap();
-        assert_eq!(load(dir.path(), &all), 0, "a damaged file starts over");
+        assert_eq!(load(&store, &all).await, 0, "a damaged file starts over");
+        assert_eq!(decode(&encode(&all, 7), &all), 7);
     }
 }

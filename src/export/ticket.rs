@@ -1,11 +1,9 @@
 //! Backing up one ticket: list its documents, report (and with `--prune` delete) the ones gone
 //! from the server, skip the ones already backed up intact, download the rest under safe,
-//! unique names, and export its comments.
+//! unique names (the store's layout), and export its comments.
 
 use super::comments;
 use super::download::{self, Fetched};
-use super::manifest::{Entry, Store};
-use super::names::{self, FolderNames};
 use super::options::BackupOptions;
 use super::report::Tally;
 use super::select::Target;
@@ -13,19 +11,12 @@ use crate::api::{ApiError, Client, Document, RetryClass};
 use crate::error::Error;
 use crate::exec::retry::{with_retries, RetryPolicy};
 use crate::exec::Cancel;
-use crate::journal::now_rfc3339;
+use crate::store::layout::{self, COMMENTS_JSONL};
+use crate::store::manifest::now;
+use crate::store::{BackupStore, Check, Entry, Manifest, Presence};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use uuid::Uuid;
-
-/// Names in DIR itself that a ticket folder must never take.
-pub(super) const ROOT_RESERVED: [&str; 4] = [
-    super::manifest::MANIFEST_FILE,
-    comments::COMMENTS_CSV,
-    super::lock::LOCK_FILE,
-    "logs",
-];
 
 /// What every ticket worker shares.
 pub(super) struct Ctx<'a> {
@@ -35,8 +26,10 @@ pub(super) struct Ctx<'a> {
     pub(super) policy: RetryPolicy,
     /// Soft: start nothing new; hard: abort downloads.
     pub(super) cancel: &'a Cancel,
-    /// The manifest.
-    pub(super) store: &'a Store,
+    /// Where the backup goes.
+    pub(super) store: &'a dyn BackupStore,
+    /// The manifest (in memory, journaled in the store).
+    pub(super) manifest: &'a Manifest<'a>,
     /// Options.
     pub(super) opts: &'a BackupOptions,
     /// Counters and problems.
@@ -79,21 +72,6 @@ impl Ctx<'_> {
     }
 }
 
-/// The folder name of a ticket inside DIR.
-pub(super) fn folder_name(t: &Target) -> String {
-    let raw = t.ticket_number.as_deref().unwrap_or("");
-    let name = names::clean(raw);
-    let clash = ROOT_RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&name));
-    if name.is_empty() || clash {
-        t.ticket_id.to_string()
-    } else if name != raw {
-        // A changed number could meet another ticket's folder: keep it apart.
-        names::with_id_suffix(&name, t.ticket_id, false)
-    } else {
-        name
-    }
-}
-
 /// How one ticket went.
 pub(super) struct TicketResult {
     /// Something about it failed (reported).
@@ -133,21 +111,19 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> TicketResult {
     };
     Tally::add(&ctx.tally.tickets, 1);
     Tally::add(&ctx.tally.documents, docs.len() as u64);
-    let dir = ctx.opts.out.as_path();
     let known: HashMap<Uuid, Entry> = ctx
-        .store
+        .manifest
         .of_ticket(t.ticket_id)
         .into_iter()
         .map(|e| (e.document_id, e))
         .collect();
-    // A ticket keeps the folder of its earlier rows (a reference may differ in case).
-    let folder = known
-        .values()
-        .find_map(|e| e.file(dir).parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| dir.join(folder_name(t)));
-    handle_gone(ctx, &label, &docs, &known);
-    let present = names_in(&folder);
-    let plan = plan_paths(&folder, dir, &docs, &known, &present);
+    handle_gone(ctx, &label, &docs, &known).await;
+    let Some((folder, plan)) = plan(ctx, t, &label, &docs, &known).await else {
+        return TicketResult {
+            failed: true,
+            complete: true,
+        };
+    };
     let (mut failed, mut complete) = back_up_documents(ctx, t, &docs, plan, &known).await;
     if ctx.opts.comments {
         if ctx.cancel.soft.is_cancelled() {
@@ -156,13 +132,41 @@ pub(super) async fn back_up(ctx: &Ctx<'_>, t: &Target) -> TicketResult {
             failed |= !export_comments(ctx, t, &label, &folder).await;
         }
     }
-    if let Err(e) = ctx.store.maybe_flush() {
-        ctx.set_fatal(e);
-    }
     TicketResult {
         failed,
         complete: complete && !ctx.cancel.hard.is_cancelled(),
     }
+}
+
+/// The ticket's folder (the one of its earlier rows, as a reference may differ in case) and
+/// the key of each listed document; `None` (reported) when the folder cannot be listed.
+async fn plan(
+    ctx: &Ctx<'_>,
+    t: &Target,
+    label: &str,
+    docs: &[Document],
+    known: &HashMap<Uuid, Entry>,
+) -> Option<(String, Vec<String>)> {
+    let folder = known
+        .values()
+        .map(|e| layout::folder_of(&e.path).to_string())
+        .find(|f| !f.is_empty())
+        .unwrap_or_else(|| layout::folder_name(t.ticket_number.as_deref(), t.ticket_id));
+    let present: Vec<String> = match ctx.store.list(&folder).await {
+        Ok(names) => names.into_iter().map(|l| l.name).collect(),
+        Err(e) => {
+            Tally::add(&ctx.tally.tickets_failed, 1);
+            ctx.tally
+                .problem(format!("{label}: cannot list {folder}: {e}"));
+            return None;
+        }
+    };
+    let listed: Vec<(Uuid, &str)> = docs
+        .iter()
+        .map(|d| (d.document_id, d.document_name.as_str()))
+        .collect();
+    let keys = layout::plan_paths(&folder, &listed, known, &present);
+    Some((folder, keys))
 }
 
 /// Every document of the ticket in listing order; returns (some failed, all attempted).
@@ -170,7 +174,7 @@ async fn back_up_documents(
     ctx: &Ctx<'_>,
     t: &Target,
     docs: &[Document],
-    plan: Vec<PathBuf>,
+    plan: Vec<String>,
     known: &HashMap<Uuid, Entry>,
 ) -> (bool, bool) {
     let (mut failed, mut complete) = (false, true);
@@ -189,54 +193,8 @@ async fn back_up_documents(
     (failed, complete)
 }
 
-/// The names of what is in `folder` already (none when it does not exist yet).
-fn names_in(folder: &Path) -> Vec<String> {
-    std::fs::read_dir(folder)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Where each listed document goes: kept paths for known ones, fresh unique names for new
-/// ones (assigned in document-id order, so reruns agree). A new name never takes the name of
-/// any manifest row of the ticket (a gone document's kept file included) nor of a file
-/// already in the folder. `comments.jsonl` is never given to a document, with or without
-/// `--comments` (a later run may export comments).
-fn plan_paths(
-    folder: &Path,
-    dir: &Path,
-    docs: &[Document],
-    known: &HashMap<Uuid, Entry>,
-    present: &[String],
-) -> Vec<PathBuf> {
-    let mut names = FolderNames::with_reserved([comments::COMMENTS_JSONL]);
-    for e in known.values() {
-        names.take(e.path.rsplit('/').next().unwrap_or(""));
-    }
-    for p in present {
-        names.take(p);
-    }
-    let mut order: Vec<usize> = (0..docs.len()).collect();
-    order.sort_by_key(|&i| docs[i].document_id);
-    let mut out = vec![PathBuf::new(); docs.len()];
-    for i in order {
-        let d = &docs[i];
-        out[i] = match known.get(&d.document_id) {
-            Some(e) => e.file(dir),
-            None => {
-                let safe = names::sanitize(&d.document_name, d.document_id);
-                folder.join(names.claim(&safe, d.document_id))
-            }
-        };
-    }
-    out
-}
-
 /// Report manifest rows of this ticket whose document is no longer listed; prune them.
-fn handle_gone(ctx: &Ctx<'_>, label: &str, docs: &[Document], known: &HashMap<Uuid, Entry>) {
+async fn handle_gone(ctx: &Ctx<'_>, label: &str, docs: &[Document], known: &HashMap<Uuid, Entry>) {
     let listed: std::collections::HashSet<Uuid> = docs.iter().map(|d| d.document_id).collect();
     let mut gone: Vec<&Entry> = known
         .values()
@@ -244,12 +202,14 @@ fn handle_gone(ctx: &Ctx<'_>, label: &str, docs: &[Document], known: &HashMap<Uu
         .collect();
     gone.sort_by(|a, b| a.path.cmp(&b.path));
     for e in gone {
-        report_gone(ctx, label, e);
+        report_gone(ctx, label, e).await;
     }
 }
 
-/// One document gone from the server: reported; its file deleted with `--prune`.
-pub(super) fn report_gone(ctx: &Ctx<'_>, label: &str, e: &Entry) {
+/// One document gone from the server: reported; with `--prune` its object is deleted, then
+/// its row removed (in that order: a kill in between leaves a row whose object is missing,
+/// never an object no row names).
+pub(super) async fn report_gone(ctx: &Ctx<'_>, label: &str, e: &Entry) {
     Tally::add(&ctx.tally.gone, 1);
     if !ctx.opts.prune {
         ctx.tally.problem(format!(
@@ -258,31 +218,33 @@ pub(super) fn report_gone(ctx: &Ctx<'_>, label: &str, e: &Entry) {
         ));
         return;
     }
-    if ctx.store.path_used_by_other(e) {
-        // The file belongs to a live row now: only this row goes.
-        ctx.store.remove(e.ticket_id, e.document_id);
+    if ctx.manifest.path_used_by_other(e) {
+        // The object belongs to a live row now: only this row goes.
+        forget(ctx, e).await;
         ctx.tally.problem(format!(
             "{label}: document {} is gone from the server; {} is kept (another document uses it)",
             e.document_id, e.path
         ));
         return;
     }
-    let file = e.file(&ctx.opts.out);
-    match std::fs::remove_file(&file) {
-        Ok(()) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => {
-            ctx.tally
-                .problem(format!("{label}: cannot prune {}: {err}", e.path));
-            return;
-        }
+    if let Err(err) = ctx.store.delete(&e.path).await {
+        ctx.tally
+            .problem(format!("{label}: cannot prune {}: {err}", e.path));
+        return;
     }
-    ctx.store.remove(e.ticket_id, e.document_id);
+    forget(ctx, e).await;
     Tally::add(&ctx.tally.pruned, 1);
     ctx.tally.problem(format!(
         "{label}: document {} is gone from the server; pruned {}",
         e.document_id, e.path
     ));
+}
+
+/// Remove a row; a journal that cannot be written stops the run.
+async fn forget(ctx: &Ctx<'_>, e: &Entry) {
+    if let Err(err) = ctx.manifest.remove(e.ticket_id, e.document_id).await {
+        ctx.set_fatal(err.into());
+    }
 }
 
 /// What became of one document.
@@ -301,39 +263,35 @@ async fn back_up_document(
     t: &Target,
     doc: &Document,
     known: Option<&Entry>,
-    path: &Path,
+    key: &str,
 ) -> Doc {
     if let Some(e) = known {
-        let same_size = doc.file_size.is_none_or(|s| s == e.bytes);
-        if same_size && download::still_intact(path, e.bytes, &e.sha256).await {
-            Tally::add(&ctx.tally.unchanged, 1);
-            return Doc::Done;
+        match still_intact(ctx, doc, e).await {
+            Ok(true) => {
+                Tally::add(&ctx.tally.unchanged, 1);
+                return Doc::Done;
+            }
+            Ok(false) => {}
+            Err(msg) => {
+                Tally::add(&ctx.tally.failed, 1);
+                ctx.tally.problem(format!("{key}: {msg}"));
+                return Doc::Failed;
+            }
         }
     }
-    let rel = relative(&ctx.opts.out, path);
-    let folder = path.parent().unwrap_or(&ctx.opts.out);
-    if let Err(e) = std::fs::create_dir_all(folder) {
-        Tally::add(&ctx.tally.failed, 1);
-        ctx.tally
-            .problem(format!("{rel}: cannot create folder: {e}"));
-        return Doc::Failed;
-    }
     let hard = &ctx.cancel.hard;
-    match download::fetch(
+    let fetched = download::fetch(
         ctx.client,
         &ctx.policy,
         hard,
+        ctx.store,
         t.ticket_id,
         doc,
-        folder,
-        path,
+        key,
     )
-    .await
-    {
-        Ok(f) => {
-            record(ctx, t, doc, rel, f);
-            Doc::Done
-        }
+    .await;
+    match fetched {
+        Ok(f) => keep(ctx, t, doc, known.is_some(), key, f).await,
         Err(e) if matches!(e.error, ApiError::Cancelled) => {
             Tally::add(&ctx.tally.left, 1);
             Doc::Left
@@ -342,7 +300,7 @@ async fn back_up_document(
             Some(msg) => {
                 Tally::add(&ctx.tally.failed, 1);
                 ctx.tally.problem(format!(
-                    "{rel}: download of document {} failed after {} attempt(s): {msg}",
+                    "{key}: download of document {} failed after {} attempt(s): {msg}",
                     doc.document_id, e.attempts
                 ));
                 Doc::Failed
@@ -352,32 +310,82 @@ async fn back_up_document(
     }
 }
 
-fn record(ctx: &Ctx<'_>, t: &Target, doc: &Document, rel: String, f: Fetched) {
-    Tally::add(&ctx.tally.downloaded, 1);
-    Tally::add(&ctx.tally.bytes, f.bytes);
-    ctx.store.record(Entry {
+/// Whether the backed-up object of a listed document is still the one recorded: same size as
+/// listed, and the store's check (`--verify`: read and hashed) finds it intact.
+async fn still_intact(ctx: &Ctx<'_>, doc: &Document, e: &Entry) -> Result<bool, String> {
+    if doc.file_size.is_some_and(|s| s != e.bytes) {
+        return Ok(false);
+    }
+    let how = if ctx.opts.verify {
+        Check::Verify
+    } else {
+        Check::Trust
+    };
+    let checked = ctx
+        .store
+        .check(e, how)
+        .await
+        .map_err(|err| format!("cannot check the backed-up file: {err}"))?;
+    if checked.rehashed {
+        Tally::add(&ctx.tally.rehashed, 1);
+    }
+    if checked.presence == Presence::Differs {
+        ctx.tally.problem(format!(
+            "{}: differs from what was downloaded; downloading it again",
+            e.path
+        ));
+    }
+    Ok(checked.presence == Presence::Intact)
+}
+
+/// Record a staged download, then put it under its key. An object already there (damaged, or
+/// of an older version) is deleted first, so it can never pass for the new row.
+async fn keep(
+    ctx: &Ctx<'_>,
+    t: &Target,
+    doc: &Document,
+    replacing: bool,
+    key: &str,
+    f: Fetched,
+) -> Doc {
+    if replacing {
+        if let Err(e) = ctx.store.delete(key).await {
+            f.staged.abort().await;
+            Tally::add(&ctx.tally.failed, 1);
+            ctx.tally
+                .problem(format!("{key}: cannot replace the old file: {e}"));
+            return Doc::Failed;
+        }
+    }
+    let bytes = f.staged.bytes();
+    let entry = Entry {
         ticket_id: t.ticket_id,
         ticket_number: t.ticket_number.clone().unwrap_or_default(),
         document_id: doc.document_id,
         document_name: doc.document_name.clone(),
-        path: rel,
-        bytes: f.bytes,
-        sha256: f.sha256,
+        path: key.to_string(),
+        bytes,
+        sha256: f.staged.sha256().to_string(),
         mime_type: doc.mime_type.clone().or(f.content_type).unwrap_or_default(),
-        downloaded_at: now_rfc3339(),
-    });
+        downloaded_at: now(),
+    };
+    if let Err(e) = ctx.manifest.record(entry).await {
+        f.staged.abort().await;
+        ctx.set_fatal(e.into());
+        Tally::add(&ctx.tally.left, 1);
+        return Doc::Left;
+    }
+    if let Err(e) = f.staged.commit().await {
+        Tally::add(&ctx.tally.failed, 1);
+        ctx.tally.problem(format!("{key}: {e}"));
+        return Doc::Failed;
+    }
+    Tally::add(&ctx.tally.downloaded, 1);
+    Tally::add(&ctx.tally.bytes, bytes);
+    Doc::Done
 }
 
-/// `TIC001000/report.pdf`.
-fn relative(dir: &Path, path: &Path) -> String {
-    let rel = path.strip_prefix(dir).unwrap_or(path);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-async fn export_comments(ctx: &Ctx<'_>, t: &Target, label: &str, folder: &Path) -> bool {
+async fn export_comments(ctx: &Ctx<'_>, t: &Target, label: &str, folder: &str) -> bool {
     let hard = &ctx.cancel.hard;
     let all = match comments::list_all(ctx.client, &ctx.policy, hard, t.ticket_id).await {
         Ok(c) => c,
@@ -390,9 +398,8 @@ async fn export_comments(ctx: &Ctx<'_>, t: &Target, label: &str, folder: &Path) 
             return false;
         }
     };
-    let written =
-        std::fs::create_dir_all(folder).and_then(|()| comments::write_jsonl(folder, &all));
-    match written {
+    let key = layout::key(folder, COMMENTS_JSONL);
+    match ctx.store.put_small(&key, comments::to_jsonl(&all)).await {
         Ok(()) => {
             Tally::add(&ctx.tally.comments, all.len() as u64);
             true
@@ -403,56 +410,5 @@ async fn export_comments(ctx: &Ctx<'_>, t: &Target, label: &str, folder: &Path) 
                 .problem(format!("{label}: cannot write comments: {e}"));
             false
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn doc(id: u128, name: &str) -> Document {
-        serde_json::from_value(serde_json::json!({
-            "document_id": Uuid::from_u128(id),
-            "document_name": name,
-            "file_size": "3",
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn hostile_ticket_numbers_and_reserved_root_names_fall_back_to_the_id() {
-        let id = Uuid::from_u128(7);
-        let t = |n: &str| Target {
-            ticket_id: id,
-            ticket_number: Some(n.into()),
-        };
-        assert_eq!(folder_name(&t("TIC001000")), "TIC001000");
-        assert_eq!(folder_name(&t("../x")), "x-00000000");
-        assert_eq!(folder_name(&t("TIC 7")), "TIC 7");
-        assert_eq!(folder_name(&t("manifest.csv")), id.to_string());
-        assert_eq!(folder_name(&t("..")), id.to_string());
-    }
-
-    #[test]
-    fn paths_are_unique_stable_and_inside_the_folder() {
-        let dir = Path::new("/backup");
-        let folder = dir.join("TIC1");
-        let docs = vec![
-            doc(3, "a.txt"),
-            doc(1, "A.TXT"),
-            doc(2, "../../a.txt"),
-            doc(4, "comments.jsonl"),
-        ];
-        let p = plan_paths(&folder, dir, &docs, &HashMap::new(), &[]);
-        assert_eq!(p[1], folder.join("A.TXT"), "lowest id gets the plain name");
-        let again = plan_paths(&folder, dir, &docs, &HashMap::new(), &[]);
-        assert_eq!(p, again);
-        let names: std::collections::HashSet<String> = p
-            .iter()
-            .map(|x| x.to_string_lossy().to_lowercase())
-            .collect();
-        assert_eq!(names.len(), 4);
-        assert!(p.iter().all(|x| x.parent() == Some(folder.as_path())));
-        assert_ne!(p[3], folder.join("comments.jsonl"));
     }
 }

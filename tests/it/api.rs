@@ -6,6 +6,8 @@ mod server;
 
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use alga_batch::api::{
     ApiError, ApiKey, Client, ClientConfig, NewComment, RetryClass, TicketQuery,
 };
@@ -194,25 +196,37 @@ async fn download_streams_chunks_and_decodes_the_file_name() {
     )])
     .await;
     let c = client(&server, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("out");
-    std::fs::write(&path, b"stale content that is longer than the download").unwrap();
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .await
-        .unwrap();
     let doc: Uuid = "7a180fd3-81ae-4c27-89ce-35cafdcf05d4".parse().unwrap();
-    let d = c.download_document(ticket(), doc, &mut file).await.unwrap();
-    drop(file);
+    let d = c.download_document(ticket(), doc).await.unwrap();
     assert_eq!(d.file_name.as_deref(), Some("résumé – ünïcode.txt"));
     assert_eq!(d.content_type.as_deref(), Some("text/plain"));
-    assert_eq!(d.bytes, 18);
-    assert_eq!(std::fs::read(&path).unwrap(), b"unicode name test\n");
-    assert_eq!(
-        d.sha256,
-        hex::encode(Sha256::digest(b"unicode name test\n"))
-    );
+    let chunks: Vec<bytes::Bytes> = d.body.map(|c| c.unwrap()).collect().await;
+    assert!(!chunks.is_empty());
+    assert_eq!(chunks.concat(), b"unicode name test\n");
+}
+
+#[tokio::test]
+async fn a_download_body_that_stalls_ends_with_a_timeout_after_what_arrived() {
+    let head =
+        "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 100\r\n\r\n";
+    let server = Server::start(vec![Reply::Raw(format!("{head}hello").into_bytes())]).await;
+    let mut cfg = ClientConfig::new(server.base_url.clone(), ApiKey::new(KEY.into()));
+    cfg.rate_per_minute = 0;
+    cfg.request_timeout = Duration::from_millis(300);
+    let c = Client::new(cfg).unwrap();
+    let doc: Uuid = "7a180fd3-81ae-4c27-89ce-35cafdcf05d4".parse().unwrap();
+    let d = c.download_document(ticket(), doc).await.unwrap();
+    assert_eq!(d.content_length, Some(100));
+    let items: Vec<Result<bytes::Bytes, ApiError>> = d.body.collect().await;
+    let (last, first) = items.split_last().unwrap();
+    let received: Vec<u8> = first
+        .iter()
+        .flat_map(|c| c.as_ref().unwrap().to_vec())
+        .collect();
+    assert_eq!(received, b"hello");
+    let err = last.as_ref().unwrap_err();
+    assert!(matches!(err, ApiError::Timeout(_)), "{err}");
+    assert_eq!(err.class(true), RetryClass::Retry);
 }
 
 #[tokio::test]

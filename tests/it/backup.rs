@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 mod interrupt;
+mod killed;
 mod large;
 mod mini;
 mod passes;
@@ -194,7 +195,8 @@ async fn documents_gone_from_the_server_are_kept_unless_pruned() {
 async fn a_second_run_on_a_locked_folder_exits_4_and_a_stale_lock_is_taken_over() {
     let env = TestEnv::with(quick(2)).await;
     std::fs::create_dir_all(env.path("out")).unwrap();
-    let held = alga_batch::export::lock::acquire(&env.path("out")).unwrap();
+    let held =
+        alga_batch::runner::lock::acquire(&env.path("out/.alga-batch.lock"), "x", false).unwrap();
     let out = backup(&env, &["--quiet", "--log-file", "backup.log"]).await;
     assert_eq!(code(&out), 4, "{}", text(&out));
     let msg = text(&out);
@@ -425,7 +427,10 @@ async fn a_stopped_pass_continues_where_it_stopped_then_starts_over() {
     let env = TestEnv::with(quick(25)).await;
     std::fs::create_dir_all(env.path("out")).unwrap();
     let all = alga_batch::export::Selection::default();
-    alga_batch::export::resume::save(&env.path("out"), &all, 20).unwrap();
+    let store = alga_batch::store::FolderStore::new(env.path("out"), true);
+    alga_batch::export::resume::save(&store, &all, 20)
+        .await
+        .unwrap();
     let out = backup(&env, &[]).await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(

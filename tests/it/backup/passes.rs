@@ -10,7 +10,10 @@ async fn dry_run_after_a_pass_that_reached_the_end_counts_every_ticket() {
     let env = TestEnv::with(quick(12)).await;
     std::fs::create_dir_all(env.path("out")).unwrap();
     let all = alga_batch::export::Selection::default();
-    alga_batch::export::resume::save(&env.path("out"), &all, 12).unwrap();
+    let store = alga_batch::store::FolderStore::new(env.path("out"), true);
+    alga_batch::export::resume::save(&store, &all, 12)
+        .await
+        .unwrap();
     let out = env.run(&["backup", "--out", "out", "--dry-run"]).await;
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(
@@ -23,7 +26,9 @@ async fn dry_run_after_a_pass_that_reached_the_end_counts_every_ticket() {
         "{}",
         text(&out)
     );
-    alga_batch::export::resume::save(&env.path("out"), &all, 5).unwrap();
+    alga_batch::export::resume::save(&store, &all, 5)
+        .await
+        .unwrap();
     let out = env.run(&["backup", "--out", "out", "--dry-run"]).await;
     assert!(text(&out).contains("7 tickets"), "{}", text(&out));
     assert!(

@@ -93,7 +93,7 @@ async fn doctored_manifest_paths_never_reach_outside_dir() {
         .sandbox
         .add_document_raw(t, "x.txt", "text/plain", b"abc");
     let victim = env.write("victim.txt", "precious");
-    let mut csv = alga_batch::export::manifest::COLUMNS.join(",");
+    let mut csv = alga_batch::store::manifest::COLUMNS.join(",");
     csv.push('\n');
     csv.push_str(&row(t, live, "../pwned.txt"));
     csv.push_str(&row(t, uuid::Uuid::new_v4(), "../victim.txt"));

@@ -54,7 +54,7 @@ async fn only_tickets_the_server_confirms_gone_have_their_documents_pruned() {
     let (base, server) = super::mini::serve(|p| (std::time::Duration::ZERO, answer(p))).await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("out");
-    let mut csv = alga_batch::export::manifest::COLUMNS.join(",");
+    let mut csv = alga_batch::store::manifest::COLUMNS.join(",");
     csv.push('\n');
     for (t, n) in [(T2, "TIC2"), (T3, "TIC3"), (T4, "TIC4")] {
         std::fs::create_dir_all(root.join(n)).unwrap();

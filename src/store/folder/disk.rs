@@ -6,8 +6,8 @@
 //! as the network and the sha256 together, and it varies run to run with how cold those pages
 //! are), then written back later, and it evicts what the machine had cached. With `O_DIRECT`
 //! the device reads the block from our buffer, at almost no CPU cost. Like every download it is
-//! not fsynced: after a power cut a file may be short or hold zeros, which the next run's sha256
-//! check finds. Direct I/O is only turned on for blocks that meet its alignment rules
+//! not fsynced: after a power cut a file may be short or hold zeros, which `backup --verify`
+//! finds. Direct I/O is only turned on for blocks that meet its alignment rules
 //! ([`ALIGN`]), only on Linux, and only on ext2/3/4, XFS, btrfs and F2FS: not on network or
 //! FUSE filesystems (where it means uncached, synchronous round trips) nor on tmpfs. A refusal
 //! (`EINVAL`) sends the rest of the file through the page cache.

@@ -1,4 +1,5 @@
-//! Untrusted names from the server turned into safe file and folder names.
+//! Untrusted names from the server turned into safe file and folder names (used by the
+//! layout, for every store).
 //!
 //! A name is percent-decoded, split on `/` and `\` (empty, `.` and `..` parts are dropped and
 //! the rest joined with `_`), stripped of control characters and of characters Windows
