@@ -4,6 +4,7 @@
 mod cancel;
 mod executor;
 mod lanes;
+pub mod limiter;
 mod progress;
 mod reconcile;
 pub mod resolve;
