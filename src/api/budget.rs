@@ -172,25 +172,19 @@ impl Budget {
         });
     }
 
-    /// A 429 to an attempt asked to wait `delay` (when it named one); `limit` is its
-    /// `X-RateLimit-Limit`. The server's bucket holds less than one token: the mirror is set so
-    /// that it holds one when the delay has passed, then refills at the learned rate.
-    pub(crate) fn throttled(&self, delay: Option<Delay>, limit: Option<i64>) {
+    /// A 429 asked to wait `wait` (`delay` when it named one, which the rate model learns
+    /// from); `limit` is its `X-RateLimit-Limit`. The server's bucket holds less than one token:
+    /// the mirror is set so that it holds one when the wait is over, then refills at the learned
+    /// rate. Without a size from the headers or learned before, it paces one token at a time.
+    pub(crate) fn throttled(&self, delay: Option<Delay>, wait: Duration, limit: Option<i64>) {
         let mut st = lock(&self.state);
-        if let Some(d) = delay {
-            st.rate.throttled(d, limit);
+        match delay {
+            Some(d) => st.rate.throttled(d, limit),
+            None => st.rate.saw_limit(limit),
         }
-        let Some(limit) = limit.filter(|l| *l > 0).or(st.rate.burst()) else {
-            // Neither headers nor a learned size: pace one token at a time.
-            return self.empty(&mut st, delay, 1);
-        };
-        self.empty(&mut st, delay, limit);
-    }
-
-    fn empty(&self, st: &mut State, delay: Option<Delay>, limit: i64) {
-        let wait = delay.map_or(0.0, |d| d.wait.as_secs_f64());
+        let limit = limit.filter(|l| *l > 0).or(st.rate.burst()).unwrap_or(1);
         st.known = Some(Known {
-            tokens: 1.0 - wait * self.per_sec(st),
+            tokens: 1.0 - wait.as_secs_f64() * self.per_sec(&st),
             at: Instant::now(),
             limit,
         });

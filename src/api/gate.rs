@@ -121,7 +121,7 @@ impl Gate {
         let wait = delay.map_or(DEFAULT_429_WAIT, |d| d.wait);
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         tracing::debug!(?wait, "429: pausing all workers");
-        self.budget.throttled(delay, limit);
+        self.budget.throttled(delay, wait, limit);
         self.pause_until(
             Instant::now() + wait,
             format!("server asked to retry after {secs} s"),

@@ -118,11 +118,16 @@ impl RateModel {
         tracing::debug!(rate, capped, learned = ?self.learned, "server refill measured");
     }
 
-    /// A 429 (with the bucket's size, when sent) asked to wait `delay`.
-    pub(crate) fn throttled(&mut self, delay: Delay, limit: Option<i64>) {
+    /// A 429 said the bucket holds `limit` tokens when full.
+    pub(crate) fn saw_limit(&mut self, limit: Option<i64>) {
         if let Some(l) = limit.filter(|l| *l > 0) {
             self.burst = Some(l);
         }
+    }
+
+    /// A 429 (with the bucket's size, when sent) asked to wait `delay`.
+    pub(crate) fn throttled(&mut self, delay: Delay, limit: Option<i64>) {
+        self.saw_limit(limit);
         let Some(slack) = delay.slack else { return };
         let Some(shortest) = delay.wait.checked_sub(slack).filter(|d| !d.is_zero()) else {
             return;

@@ -223,3 +223,19 @@ async fn a_limiter_that_is_down_leaves_the_configured_rate() {
     }
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
+
+/// A 429 that names no delay pauses everyone for 1 s; with nothing learned, the mirror refills
+/// at the configured rate (60/min), keeping the reserve of 2 of 20.
+#[tokio::test(start_paused = true)]
+async fn a_429_without_a_delay_pauses_a_second_then_goes_at_the_configured_rate() {
+    let gate = Gate::new(60, 120);
+    let start = Instant::now();
+    gate.throttled(None, Some(20));
+    let mut at = Vec::new();
+    for _ in 0..3 {
+        gate.pass().await;
+        at.push(start.elapsed().as_millis());
+    }
+    assert_eq!(at, vec![3000, 4000, 5000]);
+    assert_eq!(gate.learned(), (None, Some(20)));
+}
