@@ -1,16 +1,21 @@
-//! A mirror of the server's token bucket, kept in step by `X-RateLimit-*` headers, so that
-//! attempts slow down before the server's bucket runs dry.
+//! A mirror of the server's token bucket, kept in step by `X-RateLimit-*` headers and 429s, so
+//! that attempts slow down before the server's bucket runs dry.
 //!
 //! Each answer that carries the headers tells how many tokens were left when that attempt was
-//! counted; refilling since then (at our rate, or the server's default of 1/s when unlimited)
-//! and subtracting the attempts sent since gives the estimate. An attempt may go only when it
-//! leaves a small reserve in the server's bucket (see [`throttle_delay`]); the reserve absorbs
-//! uneven network delays and other clients sharing the key.
+//! counted; refilling since then and subtracting the attempts sent since gives the estimate.
+//! The refill rate is the one learned from the server (`rate.rs`), until then our configured
+//! rate (the server's default of 1/s when unlimited). A 429 empties the mirror: it holds one
+//! token again when the server's delay has passed. An attempt may go only when it leaves a small
+//! reserve in the server's bucket (see [`throttle_delay`]); the reserve absorbs uneven network
+//! delays and other clients sharing the key. A limiter that is down (`remaining` -1) empties the
+//! mirror of any knowledge: the configured rate alone holds.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use super::rate::{Delay, RateModel};
 
 /// The refill period the server is assumed to use when our own rate is unlimited (its default).
 const SERVER_DEFAULT_PERIOD: Duration = Duration::from_secs(1);
@@ -63,6 +68,8 @@ struct State {
     known: Option<Known>,
     /// When the current wait ends (for progress).
     waiting_until: Option<Instant>,
+    /// The server's bucket as learned so far.
+    rate: RateModel,
 }
 
 /// The server-bucket mirror shared by all workers.
@@ -81,8 +88,27 @@ impl Budget {
         }
     }
 
-    fn per_sec(&self) -> f64 {
-        1.0 / refill_period(self.rate_per_minute).as_secs_f64()
+    /// The refill rate the mirror assumes: the learned one, else ours (or the server default).
+    fn per_sec(&self, st: &State) -> f64 {
+        st.rate
+            .learned()
+            .unwrap_or_else(|| 1.0 / refill_period(self.rate_per_minute).as_secs_f64())
+    }
+
+    /// How long until a bucket holding `tokens` (below zero after a 429) of `limit` has one
+    /// more than the reserve, at the assumed refill rate; `None` when one more attempt keeps
+    /// the reserve already (the rule of [`throttle_delay`], on the fractional estimate).
+    fn refill_time(&self, st: &State, tokens: f64, limit: i64) -> Option<Duration> {
+        // Tolerate rounding: 3.9999999 tokens are 4.
+        let tokens = tokens + 1e-6;
+        let keep = reserve(limit);
+        if limit <= 0 || tokens.floor() as i64 > keep {
+            return None;
+        }
+        let missing = (keep + 1) as f64 - tokens;
+        Some(Duration::from_secs_f64(
+            (missing / self.per_sec(st).max(1e-3)).clamp(1e-3, 3600.0),
+        ))
     }
 
     /// Waits until one more attempt keeps the reserve, then counts it. Returns the attempt's
@@ -94,16 +120,15 @@ impl Budget {
             let now = Instant::now();
             let wait = {
                 let mut st = lock(&self.state);
-                let wait = st.known.as_mut().and_then(|k| {
-                    k.tokens = (k.tokens + (now - k.at).as_secs_f64() * self.per_sec())
-                        .min(k.limit as f64);
+                let per_sec = self.per_sec(&st);
+                let known = st.known.as_mut().map(|k| {
+                    k.tokens =
+                        (k.tokens + (now - k.at).as_secs_f64() * per_sec).min(k.limit as f64);
                     k.at = now;
-                    throttle_delay(
-                        k.tokens.floor().max(0.0) as i64,
-                        k.limit,
-                        self.rate_per_minute,
-                    )
+                    (k.tokens, k.limit)
                 });
+                // Below zero (after a 429) the wait includes the climb back.
+                let wait = known.and_then(|(tokens, limit)| self.refill_time(&st, tokens, limit));
                 match wait {
                     None => {
                         if let Some(k) = st.known.as_mut() {
@@ -132,18 +157,43 @@ impl Budget {
     /// Syncs the mirror with an answer to attempt `seq`, sent at `sent_at`.
     pub(crate) fn observe(&self, remaining: i64, limit: i64, sent_at: Instant, seq: u64) {
         let mut st = lock(&self.state);
+        st.rate.observe(Instant::now(), remaining, limit);
         if remaining < 0 || limit <= 0 {
             st.known = None;
             return;
         }
         let now = Instant::now();
         let later = st.passes.saturating_sub(seq) as f64;
-        let refilled = (now - sent_at).as_secs_f64() * self.per_sec();
+        let refilled = (now - sent_at).as_secs_f64() * self.per_sec(&st);
         st.known = Some(Known {
             tokens: (remaining as f64 + refilled - later).min(limit as f64),
             at: now,
             limit,
         });
+    }
+
+    /// A 429 asked to wait `wait` (`delay` when it named one, which the rate model learns
+    /// from); `limit` is its `X-RateLimit-Limit`. The server's bucket holds less than one token:
+    /// the mirror is set so that it holds one when the wait is over, then refills at the learned
+    /// rate. Without a size from the headers or learned before, it paces one token at a time.
+    pub(crate) fn throttled(&self, delay: Option<Delay>, wait: Duration, limit: Option<i64>) {
+        let mut st = lock(&self.state);
+        match delay {
+            Some(d) => st.rate.throttled(d, limit),
+            None => st.rate.saw_limit(limit),
+        }
+        let limit = limit.filter(|l| *l > 0).or(st.rate.burst()).unwrap_or(1);
+        st.known = Some(Known {
+            tokens: 1.0 - wait.as_secs_f64() * self.per_sec(&st),
+            at: Instant::now(),
+            limit,
+        });
+    }
+
+    /// The learned refill rate (tokens per second) and bucket size, when known.
+    pub(crate) fn learned(&self) -> (Option<f64>, Option<i64>) {
+        let st = lock(&self.state);
+        (st.rate.learned(), st.rate.burst())
     }
 
     /// When the current wait ends, if one is going on.

@@ -19,6 +19,7 @@ use super::config::{ClientConfig, ClientStats, Counters};
 use super::error::ApiError;
 use super::gate::Gate;
 use super::response::{rate_headers, redact, status_error, transport_error};
+use super::throttle::delay_of_429;
 use super::types::{Comment, DataEnvelope, Document, NewComment, Ticket, TicketPage, TicketQuery};
 
 tokio::task_local! {
@@ -31,9 +32,6 @@ tokio::task_local! {
 pub(crate) async fn track_sent<F: std::future::Future>(flag: Arc<AtomicBool>, fut: F) -> F::Output {
     SENT.scope(flag, fut).await
 }
-
-/// Wait used when a 429 names no delay at all.
-const DEFAULT_429_WAIT: Duration = Duration::from_secs(1);
 
 /// The Alga PSA API client. Cheap to clone; clones share the pool, gate and governor.
 #[derive(Clone)]
@@ -106,7 +104,10 @@ impl Client {
     /// A snapshot of the counters.
     pub fn stats(&self) -> ClientStats {
         let c = &self.inner.counters;
+        let (learned_rate_per_s, learned_burst) = self.inner.gate.learned();
         ClientStats {
+            learned_rate_per_s,
+            learned_burst: learned_burst.and_then(|b| u32::try_from(b).ok()),
             requests: c.requests.load(Ordering::Relaxed),
             throttled: c.throttled.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
@@ -292,9 +293,10 @@ impl Client {
             &self.inner.secret,
         );
         let err = self.redact_err(status_error(status, &headers, body.as_bytes()));
-        self.observe_budget(&headers, sent_at, seq);
         if status == 429 {
-            self.on_throttled(&err);
+            self.on_throttled(&headers, body.as_bytes());
+        } else {
+            self.observe_budget(&headers, sent_at, seq);
         }
         Err(err)
     }
@@ -320,15 +322,20 @@ impl Client {
         }
     }
 
-    /// A 429: close the shared gate until the server's delay has passed.
-    fn on_throttled(&self, err: &ApiError) {
+    /// A 429: close the shared gate until the server's delay has passed, and tell the bucket
+    /// model (its delay bounds the refill rate; the mirror empties).
+    fn on_throttled(&self, headers: &HeaderMap, body: &[u8]) {
         self.inner
             .counters
             .throttled
             .fetch_add(1, Ordering::Relaxed);
+        let limit = headers
+            .get("x-ratelimit-limit")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok());
         self.inner
             .gate
-            .throttled(err.retry_after().unwrap_or(DEFAULT_429_WAIT));
+            .throttled(delay_of_429(headers, body), limit);
     }
 
     /// Removes the key from any text an error carries.

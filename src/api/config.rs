@@ -75,7 +75,7 @@ impl ClientConfig {
 }
 
 /// A snapshot of what the client has done so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientStats {
     /// Attempts sent.
     pub requests: u64,
@@ -87,6 +87,12 @@ pub struct ClientStats {
     pub waited_for_rate: Duration,
     /// Why the most recent wait happened.
     pub last_wait_reason: Option<String>,
+    /// The server's refill rate learned from its answers, in requests per second ("server
+    /// allows ~10/s"); `None` until learned. The client sends at the lower of this and its own
+    /// rate.
+    pub learned_rate_per_s: Option<f64>,
+    /// The server's bucket size (`X-RateLimit-Limit`), once seen.
+    pub learned_burst: Option<u32>,
 }
 
 /// Live counters behind [`ClientStats`].

@@ -13,6 +13,10 @@ use governor::{middleware::NoOpMiddleware, Quota, RateLimiter};
 use tokio::time::Instant;
 
 use super::budget::Budget;
+use super::rate::Delay;
+
+/// Wait used when a 429 names no delay at all.
+const DEFAULT_429_WAIT: Duration = Duration::from_secs(1);
 
 /// Reason shown while waiting for a governor token or a low server budget.
 pub(crate) const RATE_REASON: &str = "waiting for rate budget";
@@ -109,14 +113,24 @@ impl Gate {
         self.budget.observe(remaining, limit, sent_at, seq);
     }
 
-    /// A 429: closes the gate for everyone until `wait` has passed.
-    pub(crate) fn throttled(&self, wait: Duration) {
+    /// A 429 that asked for `delay` (1 s when it named none) and said the bucket holds `limit`:
+    /// closes the gate for everyone until the delay has passed, and empties the server-bucket
+    /// mirror, which then refills at the learned rate (so the run goes on at that rate, not at
+    /// our configured burst).
+    pub(crate) fn throttled(&self, delay: Option<Delay>, limit: Option<i64>) {
+        let wait = delay.map_or(DEFAULT_429_WAIT, |d| d.wait);
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         tracing::debug!(?wait, "429: pausing all workers");
+        self.budget.throttled(delay, wait, limit);
         self.pause_until(
             Instant::now() + wait,
             format!("server asked to retry after {secs} s"),
         );
+    }
+
+    /// The server's refill rate (tokens per second) and bucket size as learned so far.
+    pub(crate) fn learned(&self) -> (Option<f64>, Option<i64>) {
+        self.budget.learned()
     }
 
     /// Closes the gate until `until` (never shortens an existing pause).
@@ -197,6 +211,9 @@ fn limiter_now(limiter: &Limiter) -> Nanos {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod learn_tests;
 
 #[cfg(test)]
 mod tests {
@@ -309,7 +326,11 @@ mod tests {
                         }
                         Err(wait) => {
                             rejected.fetch_add(1, Ordering::SeqCst);
-                            gate.throttled(wait);
+                            let delay = Delay {
+                                wait,
+                                slack: Some(Duration::ZERO),
+                            };
+                            gate.throttled(Some(delay), Some(120));
                         }
                     }
                 }

@@ -1,11 +1,12 @@
 //! The Alga PSA HTTP client: the only user of reqwest.
 //!
 //! Every attempt waits at one gate shared by all workers (`gate.rs`: the pause set by a 429,
-//! a governor token, and the reserve kept in the server's bucket, `budget.rs`), then sends
+//! a governor token, and the reserve kept in the server's bucket, `budget.rs`, which refills at
+//! the rate learned from the server's answers, `rate.rs` and `throttle.rs`), then sends
 //! exactly one request (`client.rs`; streamed uploads and downloads in `transfer.rs` and
-//! `multipart.rs`; a download is a stream of chunks: nothing here writes files) and maps the answer (`response.rs`). Retrying is the executor's business
-//! (`exec::retry`), driven by [`ApiError::class`]. The API key lives in [`ApiKey`] and never
-//! prints.
+//! `multipart.rs`; a download is a stream of chunks: nothing here writes files) and maps the
+//! answer (`response.rs`). Retrying is the executor's business (`exec::retry`), driven by
+//! [`ApiError::class`]. The API key lives in [`ApiKey`] and never prints.
 
 mod budget;
 mod client;
@@ -13,7 +14,9 @@ mod config;
 mod error;
 mod gate;
 mod multipart;
+mod rate;
 mod response;
+mod throttle;
 mod transfer;
 mod types;
 

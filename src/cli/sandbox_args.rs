@@ -1,9 +1,10 @@
 //! Flags of `alga-batch sandbox`, converted into a [`SandboxConfig`].
 
 use crate::error::{Error, Result, EXIT_OK};
-use crate::sandbox::{self, RateLimitMode, SandboxConfig};
+use crate::sandbox::{self, Capacity, RateLimitMode, SandboxConfig};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
 enum LimitMode {
@@ -63,6 +64,17 @@ pub(crate) struct SandboxArgs {
     /// Probability that a create is committed and then answered 201 with an unreadable body.
     #[arg(long, default_value_t = 0.0)]
     garble_after_commit: f64,
+    /// Serve like a server with N workers: at most N requests in service at once, the rest
+    /// queue, and past N every request gets slower (see --overload). Default: unlimited.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    capacity: Option<u32>,
+    /// With --capacity: milliseconds one request takes on a worker.
+    #[arg(long, value_name = "MS", default_value_t = 20, requires = "capacity")]
+    service_ms: u64,
+    /// With --capacity: contention F; with C > N requests in the server each takes
+    /// S × (1 + F × (C − N) / N), so the best fixed concurrency is N (0 = queueing only).
+    #[arg(long, value_name = "F", default_value_t = Capacity::DEFAULT_OVERLOAD, requires = "capacity")]
+    overload: f64,
     /// Accepted read-only key (repeatable): 403 on every update, for permission rehearsals.
     #[arg(long = "readonly-key", value_name = "KEY")]
     readonly_keys: Vec<String>,
@@ -79,6 +91,20 @@ fn probability(name: &str, p: f64) -> Result<f64> {
             "{name} must be between 0 and 1, not {p}"
         )))
     }
+}
+
+/// `--capacity`, `--service-ms` and `--overload` as a [`Capacity`].
+fn capacity(workers: Option<u32>, service_ms: u64, overload: f64) -> Result<Option<Capacity>> {
+    if !(overload.is_finite() && overload >= 0.0) {
+        return Err(Error::Usage(format!(
+            "--overload must be a number of at least 0, not {overload}"
+        )));
+    }
+    Ok(workers.map(|workers| Capacity {
+        workers,
+        service: Duration::from_millis(service_ms),
+        overload,
+    }))
 }
 
 impl SandboxArgs {
@@ -114,6 +140,7 @@ impl SandboxArgs {
             drop_after_commit: probability("--drop-after-commit", self.drop_after_commit)?,
             error_after_commit: probability("--error-after-commit", self.error_after_commit)?,
             garble_after_commit: probability("--garble-after-commit", self.garble_after_commit)?,
+            capacity: capacity(self.capacity, self.service_ms, self.overload)?,
             readonly_keys: self.readonly_keys,
             quiet: self.quiet,
         })
@@ -128,4 +155,68 @@ pub(crate) async fn serve(args: SandboxArgs) -> Result<u8> {
         .await
         .map_err(|e| Error::Fatal(format!("sandbox cannot listen on {bind}: {e}")))?;
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SandboxArgs,
+    }
+
+    fn config(args: &[&str]) -> std::result::Result<SandboxConfig, String> {
+        let cli = Cli::try_parse_from(std::iter::once("sandbox").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.args.config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn capacity_flags_build_the_model_and_need_capacity() {
+        assert_eq!(config(&[]).unwrap().capacity, None);
+        let cfg = config(&["--capacity", "8"]).unwrap();
+        assert_eq!(
+            cfg.capacity,
+            Some(Capacity::new(8, Duration::from_millis(20)))
+        );
+        let cfg = config(&[
+            "--capacity",
+            "32",
+            "--service-ms",
+            "100",
+            "--overload",
+            "0.5",
+        ]);
+        assert_eq!(
+            cfg.unwrap().capacity,
+            Some(Capacity {
+                workers: 32,
+                service: Duration::from_millis(100),
+                overload: 0.5
+            })
+        );
+        assert!(config(&["--service-ms", "100"]).is_err());
+        assert!(config(&["--capacity", "0"]).is_err());
+        let bad = config(&["--capacity", "4", "--overload=-1"]).unwrap_err();
+        assert!(bad.contains("--overload"), "{bad}");
+    }
+
+    #[test]
+    fn a_limited_bucket_on_comment_routes_is_one_command_line() {
+        // "burst 20, 600/min, comments limited" (issue 11's budget target).
+        let cfg = config(&[
+            "--burst",
+            "20",
+            "--refill-per-minute",
+            "600",
+            "--limit-comments",
+        ])
+        .unwrap();
+        assert_eq!((cfg.burst, cfg.refill_per_minute), (20, 600));
+        assert!(cfg.limit_comments);
+        assert_eq!(cfg.rate_limit, RateLimitMode::Enforce);
+    }
 }

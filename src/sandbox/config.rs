@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -53,6 +54,32 @@ pub fn parse_latency_ms(s: &str) -> Result<(u64, u64), SandboxArgError> {
     Ok((a, b))
 }
 
+/// A server with a limited number of workers (`--capacity`, `--service-ms`, `--overload`); see
+/// `capacity.rs` for the model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Capacity {
+    /// Requests in service at once (N, at least 1).
+    pub workers: u32,
+    /// Service time of one request while at most `workers` are in the server (S).
+    pub service: Duration,
+    /// Contention (F): past N, the service time is `S × (1 + F × (in_server − N) / N)`.
+    pub overload: f64,
+}
+
+impl Capacity {
+    /// The default contention factor: twice N in the server doubles the service time.
+    pub const DEFAULT_OVERLOAD: f64 = 1.0;
+
+    /// N workers of `service` each, with the default contention.
+    pub fn new(workers: u32, service: Duration) -> Capacity {
+        Capacity {
+            workers,
+            service,
+            overload: Capacity::DEFAULT_OVERLOAD,
+        }
+    }
+}
+
 /// Everything a sandbox needs to start. `Default` gives the values documented in issue 2.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -90,6 +117,8 @@ pub struct SandboxConfig {
     pub error_after_commit: f64,
     /// Probability of committing a create, then answering 201 with an unreadable body.
     pub garble_after_commit: f64,
+    /// Limited workers (`None`: every request is served at once, as fast as it can be).
+    pub capacity: Option<Capacity>,
     /// No per-request log line.
     pub quiet: bool,
 }
@@ -119,6 +148,7 @@ impl Default for SandboxConfig {
             drop_after_commit: 0.0,
             error_after_commit: 0.0,
             garble_after_commit: 0.0,
+            capacity: None,
             quiet: false,
         }
     }

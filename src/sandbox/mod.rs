@@ -8,8 +8,10 @@
 //! and saw, for assertions.
 //!
 //! Layout: `routes/` (handlers, one file per topic), `store` (records + journal), `seed`,
-//! `limiter`, `faults`, `stats`, `error` (envelopes), `server` (accept loop).
+//! `limiter`, `capacity` (N workers with contention, when configured), `faults`, `stats`
+//! (counters, log, latency percentiles), `error` (envelopes), `server` (accept loop).
 
+mod capacity;
 mod config;
 mod error;
 mod faults;
@@ -28,9 +30,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub use config::{
-    parse_latency_ms, tenant_for_seed, RateLimitMode, SandboxArgError, SandboxConfig,
+    parse_latency_ms, tenant_for_seed, Capacity, RateLimitMode, SandboxArgError, SandboxConfig,
 };
-pub use stats::{LoggedRequest, SandboxStats};
+pub use stats::{LatencyPercentiles, LoggedRequest, SandboxStats};
 
 use model::{Document, Ticket};
 use routes::AppState;
@@ -133,6 +135,23 @@ impl Sandbox {
     /// whose connection closed is abandoned when hyper notices).
     pub fn in_flight(&self) -> u64 {
         self.state.recorder.in_flight()
+    }
+
+    /// Time in server (arrival to response head) of every API request so far, `/api/health`
+    /// excepted: p50, p90, p99 and max.
+    pub fn latency_percentiles(&self) -> LatencyPercentiles {
+        self.state.recorder.latency(None)
+    }
+
+    /// Like [`Sandbox::latency_percentiles`] for one `"METHOD route-pattern"`, as in
+    /// [`SandboxStats::by_route`] (e.g. `"POST /api/v1/tickets/{id}/comments"`).
+    pub fn route_latency_percentiles(&self, route: &str) -> LatencyPercentiles {
+        self.state.recorder.latency(Some(route))
+    }
+
+    /// Forgets the latencies recorded so far (e.g. after a warm-up); counters and the log stay.
+    pub fn reset_latency(&self) {
+        self.state.recorder.reset_latency();
     }
 
     /// Adds a ticket with a chosen number (e.g. a near-miss like `TIC0010001`).
@@ -250,6 +269,7 @@ fn build_state(cfg: &SandboxConfig) -> std::io::Result<(AppState, Option<tempfil
         max_upload_bytes: cfg.max_upload_bytes,
         faults,
         recorder: stats::Recorder::default(),
+        workers: cfg.capacity.as_ref().map(capacity::Workers::new),
         quiet: cfg.quiet,
     };
     Ok((state, tmp))

@@ -1,8 +1,12 @@
-//! What the sandbox saw: counters per route and status, 429s, injected faults, and the request log.
+//! What the sandbox saw: counters per route and status, 429s, injected faults, the request log,
+//! and latency histograms (time in server, per route and overall).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
 
 /// The most recent requests kept in the log (older ones are forgotten, counters are not).
 const LOG_CAPACITY: usize = 200_000;
@@ -58,10 +62,76 @@ pub struct LoggedRequest {
     pub retry_after_ms: Option<u64>,
 }
 
+/// Time in server of a set of requests (zero everywhere when there were none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LatencyPercentiles {
+    /// Requests counted.
+    pub count: u64,
+    /// Median.
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Largest.
+    pub max: Duration,
+}
+
+/// Route pattern whose requests are left out of the overall latency.
+const HEALTH_ROUTE: &str = "/api/health";
+
+/// Latencies are kept in microseconds, up to an hour, within 1 %.
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("constant bounds are valid")
+}
+
+/// Latency histograms: every API request but the health check, and one per route key.
+#[derive(Default)]
+struct Latencies {
+    all: Option<Histogram<u64>>,
+    by_route: HashMap<String, Histogram<u64>>,
+}
+
+impl Latencies {
+    fn record(&mut self, key: &str, health: bool, elapsed: Duration) {
+        let us = u64::try_from(elapsed.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        if !health {
+            self.all
+                .get_or_insert_with(new_histogram)
+                .saturating_record(us);
+        }
+        match self.by_route.get_mut(key) {
+            Some(h) => h.saturating_record(us),
+            None => {
+                let mut h = new_histogram();
+                h.saturating_record(us);
+                self.by_route.insert(key.to_string(), h);
+            }
+        }
+    }
+
+    fn percentiles(h: Option<&Histogram<u64>>) -> LatencyPercentiles {
+        let Some(h) = h.filter(|h| !h.is_empty()) else {
+            return LatencyPercentiles::default();
+        };
+        let at = |q: f64| Duration::from_micros(h.value_at_quantile(q));
+        LatencyPercentiles {
+            count: h.len(),
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            max: Duration::from_micros(h.max()),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     stats: SandboxStats,
     log: VecDeque<LoggedRequest>,
+    latency: Latencies,
 }
 
 /// Shared recorder.
@@ -118,14 +188,21 @@ impl Recorder {
         t.saturating_duration_since(self.started).as_millis() as u64
     }
 
-    /// Records one finished request under `route`.
-    pub(crate) fn record(&self, route: &str, req: LoggedRequest, failed: bool, after_commit: bool) {
+    /// Records one finished request under `route`, which spent `elapsed` in the server.
+    pub(crate) fn record(
+        &self,
+        route: &str,
+        req: LoggedRequest,
+        failed: bool,
+        after_commit: bool,
+        elapsed: Duration,
+    ) {
+        let key = format!("{} {route}", req.method);
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.latency.record(&key, route == HEALTH_ROUTE, elapsed);
         let s = &mut inner.stats;
         s.total += 1;
-        *s.by_route
-            .entry(format!("{} {route}", req.method))
-            .or_insert(0) += 1;
+        *s.by_route.entry(key).or_insert(0) += 1;
         *s.by_status.entry(req.status).or_insert(0) += 1;
         match req.status {
             429 => s.rate_limited += 1,
@@ -146,9 +223,73 @@ impl Recorder {
         inner.stats.clone()
     }
 
+    /// Percentiles of one route key, or of every API request but the health check.
+    pub(crate) fn latency(&self, route: Option<&str>) -> LatencyPercentiles {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let l = &inner.latency;
+        Latencies::percentiles(match route {
+            Some(r) => l.by_route.get(r),
+            None => l.all.as_ref(),
+        })
+    }
+
+    /// Forgets the recorded latencies.
+    pub(crate) fn reset_latency(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.latency = Latencies::default();
+    }
+
     /// A copy of the log, in arrival order.
     pub(crate) fn log(&self) -> Vec<LoggedRequest> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.log.iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, path: &str) -> LoggedRequest {
+        LoggedRequest {
+            method: method.into(),
+            path: path.into(),
+            status: 200,
+            key: "key1".into(),
+            elapsed_ms: 0,
+            at_ms: 0,
+            retry_after_ms: None,
+        }
+    }
+
+    #[test]
+    fn percentiles_per_route_and_overall_leave_out_the_health_check() {
+        let r = Recorder::default();
+        assert_eq!(r.latency(None), LatencyPercentiles::default());
+        let comments = "/api/v1/tickets/{id}/comments";
+        for ms in 1..=100 {
+            let d = Duration::from_millis(ms);
+            r.record(comments, request("POST", "/x"), false, false, d);
+        }
+        r.record(
+            HEALTH_ROUTE,
+            request("GET", HEALTH_ROUTE),
+            false,
+            false,
+            Duration::from_secs(9),
+        );
+        let all = r.latency(None);
+        assert_eq!(all.count, 100);
+        let near = |d: Duration, ms: f64| (d.as_secs_f64() * 1000.0 - ms).abs() <= ms * 0.01;
+        assert!(near(all.p50, 50.0), "{all:?}");
+        assert!(near(all.p90, 90.0), "{all:?}");
+        assert!(near(all.p99, 99.0), "{all:?}");
+        assert!(near(all.max, 100.0), "{all:?}");
+        assert_eq!(r.latency(Some("POST /api/v1/tickets/{id}/comments")), all);
+        assert_eq!(r.latency(Some("GET /api/health")).count, 1);
+        assert_eq!(r.latency(Some("GET /nothing")).count, 0);
+        r.reset_latency();
+        assert_eq!(r.latency(None).count, 0);
+        assert_eq!(r.stats().total, 101);
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP client against a scripted loopback server: wire format, error mapping, the shared
 //! 429 gate, retries and the secrecy of the API key.
 
+mod learn;
 mod resolve;
 mod server;
 
@@ -267,12 +268,15 @@ async fn a_429_closes_the_shared_gate_for_every_caller() {
             "a caller went through the closed gate"
         );
     }
+    // Then the run goes on at the rate the 429 taught (one token per 400 ms), not at once.
+    assert!(reqs[2].at >= reqs[1].at + Duration::from_millis(390));
     let stats = c.stats();
     assert_eq!((stats.requests, stats.throttled), (3, 1));
+    assert_eq!(stats.learned_rate_per_s, Some(2.5));
     assert!(stats.waited_for_rate >= left * 2);
     assert_eq!(
         stats.last_wait_reason.as_deref(),
-        Some("server asked to retry after 1 s")
+        Some("waiting for rate budget")
     );
 }
 

@@ -2,6 +2,7 @@
 //! limiter's headers and 429s, persistence across a restart, and each fault.
 
 mod acceptance;
+mod capacity;
 mod documents;
 mod faults;
 mod limiter;

@@ -19,6 +19,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::capacity::Workers;
 use super::error::{ApiError, RetryAfterMs};
 use super::faults::{AfterCommit, AnsweredAfterCommit, DropConnection, Faults};
 use super::limiter::{Decision, Limiter};
@@ -37,6 +38,8 @@ pub(crate) struct AppState {
     pub(crate) max_upload_bytes: u64,
     pub(crate) faults: Faults,
     pub(crate) recorder: Recorder,
+    /// The server's workers when its capacity is limited.
+    pub(crate) workers: Option<Workers>,
     pub(crate) quiet: bool,
 }
 
@@ -118,7 +121,8 @@ async fn observe(State(st): State<Shared>, req: Request, next: Next) -> Response
     let dropped = resp.extensions().get::<DropConnection>().is_some();
     let after_commit = resp.extensions().get::<AnsweredAfterCommit>().is_some();
     let status = if dropped { 0 } else { resp.status().as_u16() };
-    let elapsed_ms = start.elapsed().as_millis() as u64;
+    let elapsed = start.elapsed();
+    let elapsed_ms = elapsed.as_millis() as u64;
     if !st.quiet {
         eprintln!("sandbox: {method} {path} {status} {elapsed_ms}ms {key}");
     }
@@ -131,12 +135,18 @@ async fn observe(State(st): State<Shared>, req: Request, next: Next) -> Response
         at_ms: st.recorder.offset_ms(start),
         retry_after_ms: resp.extensions().get::<RetryAfterMs>().map(|r| r.0),
     };
-    st.recorder.record(&route, logged, failed, after_commit);
+    st.recorder
+        .record(&route, logged, failed, after_commit, elapsed);
     resp
 }
 
-/// What happens before the handler: faults, the CORS preflight, the edge's key check; then CORS
-/// and keep-alive headers on the way out. Returns the response and whether a 503 was injected.
+/// What happens before the handler: faults, the CORS preflight, the edge's key check, a worker
+/// when the capacity is limited; then CORS and keep-alive headers on the way out. Returns the
+/// response and whether a 503 was injected.
+///
+/// `/api/health` and the edge's own answers (preflight, missing key, injected 503) never wait
+/// for a worker: they do not reach the application, as on the real server, and a health check
+/// must tell "up" quickly even when the workers are saturated.
 async fn edge(st: &AppState, req: Request, next: Next) -> (Response, bool) {
     let path = req.uri().path();
     let exempt = path == "/api/health";
@@ -164,7 +174,10 @@ async fn edge(st: &AppState, req: Request, next: Next) -> (Response, bool) {
     } else if !exempt && is_api && api_key(req.headers()).is_none() {
         ApiError::MissingKey.into_response()
     } else {
-        next.run(req).await
+        match &st.workers {
+            Some(w) if is_api && !exempt => w.serve(next.run(req)).await,
+            _ => next.run(req).await,
+        }
     };
     if let Some(d) = reply_delay {
         tokio::time::sleep(d).await;
