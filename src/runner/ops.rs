@@ -86,12 +86,37 @@ impl Session {
     }
 
     /// Run `ops`: skip what earlier runs finished, connect (`conn` is only called when a
-    /// request will be sent), resolve every ticket reference before the first write, then
+    /// request may be sent), resolve every ticket reference before the first write, then
     /// write the plan (`dry_run`) or execute through the journal.
     pub async fn run_ops(
         self,
         ops: Vec<Operation>,
         conn: impl FnOnce() -> Result<Connection>,
+        pacing: &Pacing,
+        opts: &OpsOptions,
+    ) -> Result<Completed> {
+        let pending: Vec<&Operation> = ops.iter().filter(|o| !self.is_done(o)).collect();
+        // A real run checks its connection settings even with nothing left to send (a bad
+        // URL is refused, not ignored); a dry run connects only to resolve tickets.
+        let runner = match !opts.dry_run || resolve::needed(&pending) {
+            true => Some(self.connect_checked(conn, pacing, &opts.problems)?),
+            false => None,
+        };
+        self.run_with(ops, runner, pacing, opts).await
+    }
+
+    /// A runner for this session's run, for producers that must ask the server before they
+    /// can list their operations (restore); then [`Session::run_with`].
+    pub fn connect(&self, conn: Connection, pacing: &Pacing) -> Result<Runner> {
+        Runner::connect(conn, pacing, self.stop.clone(), |_| {})
+    }
+
+    /// [`Session::run_ops`] with the connection made already (`None`: nothing may be sent,
+    /// only a dry run whose tickets need no resolution).
+    pub async fn run_with(
+        self,
+        ops: Vec<Operation>,
+        runner: Option<Runner>,
         pacing: &Pacing,
         opts: &OpsOptions,
     ) -> Result<Completed> {
@@ -102,13 +127,6 @@ impl Session {
         };
         let pending: Vec<&Operation> = ops.iter().filter(|o| !self.is_done(o)).collect();
         (0..ops.len() - pending.len()).for_each(|_| summary.count(Outcome::Skipped));
-        // A real run checks its connection settings even with nothing left to send (a bad
-        // URL is refused, not ignored); a dry run connects only to resolve tickets.
-        let needs_client = !opts.dry_run || resolve::needed(&pending);
-        let runner = match needs_client {
-            true => Some(self.connect(conn, pacing, &opts.problems)?),
-            false => None,
-        };
         let sends = !opts.dry_run && !pending.is_empty();
         if let Some(r) = runner
             .as_ref()
@@ -118,6 +136,9 @@ impl Session {
         }
         let resolved = match &runner {
             Some(r) => resolve::resolve(r, &pending).await?,
+            None if resolve::needed(&pending) => {
+                return Err(Error::Fatal("tickets to resolve, but no connection".into()))
+            }
             None => HashMap::new(),
         };
         let unresolved = resolve::unresolved(&pending, &resolved);
@@ -133,13 +154,13 @@ impl Session {
     }
 
     /// Connect; without a server, job problems found already are reported first (exit 2).
-    fn connect(
+    fn connect_checked(
         &self,
         conn: impl FnOnce() -> Result<Connection>,
         pacing: &Pacing,
         problems: &[Problem],
     ) -> Result<Runner> {
-        let connected = conn().and_then(|c| Runner::connect(c, pacing, self.stop.clone(), |_| {}));
+        let connected = conn().and_then(|c| self.connect(c, pacing));
         match connected {
             Err(e) if problems.iter().any(|p| p.severity == Severity::Error) => {
                 preflight_report(problems, &[], false)?;

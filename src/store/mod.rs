@@ -38,11 +38,13 @@ pub mod folder;
 pub mod index;
 pub mod journal;
 pub mod layout;
+pub mod location;
 pub mod manifest;
 
 pub use folder::FolderStore;
 pub use index::{Index, Manifest};
 pub use journal::Record;
+pub use location::{open, Location};
 pub use manifest::{Entries, Entry};
 
 use async_trait::async_trait;
