@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::config::{ClientConfig, ClientStats, Counters};
 use super::error::ApiError;
 use super::gate::Gate;
+use super::limiter::{Limiters, Outcome as LimitOutcome, Permit, RequestClass};
 use super::response::{rate_headers, redact, status_error, transport_error};
 use super::throttle::delay_of_429;
 use super::types::{Comment, DataEnvelope, Document, NewComment, Ticket, TicketPage, TicketQuery};
@@ -33,6 +34,9 @@ pub(crate) async fn track_sent<F: std::future::Future>(flag: Arc<AtomicBool>, fu
     SENT.scope(flag, fut).await
 }
 
+/// Reads, lookups, downloads and deletes share one concurrency class.
+const READ: RequestClass = RequestClass::Read;
+
 /// The Alga PSA API client. Cheap to clone; clones share the pool, gate and governor.
 #[derive(Clone)]
 pub struct Client {
@@ -45,6 +49,8 @@ pub(super) struct Inner {
     base_url: String,
     secret: String,
     gate: Gate,
+    limiters: Limiters,
+    give_up: Option<tokio_util::sync::CancellationToken>,
     counters: Counters,
     pub(super) request_timeout: Duration,
     pub(super) create_timeout: Duration,
@@ -89,6 +95,8 @@ impl Client {
                 base_url,
                 secret: cfg.api_key.expose().to_string(),
                 gate: Gate::new(cfg.rate_per_minute, cfg.burst),
+                limiters: cfg.concurrency.limiters(),
+                give_up: cfg.give_up.clone(),
                 counters: Counters::default(),
                 request_timeout: cfg.request_timeout,
                 create_timeout: cfg.create_timeout,
@@ -121,6 +129,16 @@ impl Client {
         self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The concurrency limits now: comment posts, uploads, reads.
+    pub fn concurrency_limits(&self) -> [u32; 3] {
+        let l = &self.inner.limiters;
+        [
+            l.get(RequestClass::CommentPost).limit(),
+            l.get(RequestClass::Upload).limit(),
+            l.get(RequestClass::Read).limit(),
+        ]
+    }
+
     /// What attempts are waiting for right now (for progress), and how much longer.
     pub fn wait_reason(&self) -> Option<(String, Duration)> {
         self.inner.gate.wait_reason()
@@ -129,7 +147,7 @@ impl Client {
     /// `GET /api/health` (no key needed): is the server there at all?
     pub async fn health(&self) -> Result<(), ApiError> {
         let req = self.get("/api/health");
-        self.send_read(req, Limit::Total(self.inner.request_timeout))
+        self.send_read(req, Limit::Total(self.inner.request_timeout), READ)
             .await
             .map(|_| ())
     }
@@ -138,7 +156,7 @@ impl Client {
     pub async fn list_tickets(&self, q: &TicketQuery) -> Result<TicketPage, ApiError> {
         let req = self.get("/api/v1/tickets").query(&ticket_query(q));
         let body = self
-            .send_read(req, Limit::Total(self.inner.request_timeout))
+            .send_read(req, Limit::Total(self.inner.request_timeout), READ)
             .await?;
         decode(&body, "ticket list")
     }
@@ -146,7 +164,8 @@ impl Client {
     /// `GET /api/v1/tickets/{id}`.
     pub async fn get_ticket(&self, id: Uuid) -> Result<Ticket, ApiError> {
         let req = self.get(&format!("/api/v1/tickets/{id}"));
-        self.json(req, self.inner.request_timeout, "ticket").await
+        self.json(req, self.inner.request_timeout, "ticket", READ)
+            .await
     }
 
     /// `GET /api/v1/tickets/{id}/comments`, oldest first; `limit` is clamped to 1..=200. The
@@ -164,7 +183,7 @@ impl Client {
                 ("offset", offset.to_string()),
             ])
             .query(&[("order", "asc")]);
-        self.json(req, self.inner.request_timeout, "comment list")
+        self.json(req, self.inner.request_timeout, "comment list", READ)
             .await
     }
 
@@ -180,8 +199,13 @@ impl Client {
                 .post(self.url(&format!("/api/v1/tickets/{ticket}/comments"))),
             body,
         )?;
-        self.json(req, self.inner.create_timeout, "created comment")
-            .await
+        self.json(
+            req,
+            self.inner.create_timeout,
+            "created comment",
+            RequestClass::CommentPost,
+        )
+        .await
     }
 
     /// `PUT /api/v1/tickets/{id}/comments/{comment}` (only the text can change).
@@ -194,14 +218,19 @@ impl Client {
         let url = self.url(&format!("/api/v1/tickets/{ticket}/comments/{comment}"));
         let body = serde_json::json!({ "comment_text": text });
         let req = self.json_body(self.inner.http.put(url), &body)?;
-        self.json(req, self.inner.create_timeout, "updated comment")
-            .await
+        self.json(
+            req,
+            self.inner.create_timeout,
+            "updated comment",
+            RequestClass::CommentPost,
+        )
+        .await
     }
 
     /// `GET /api/v1/tickets/{id}/documents`.
     pub async fn list_documents(&self, ticket: Uuid) -> Result<Vec<Document>, ApiError> {
         let req = self.get(&format!("/api/v1/tickets/{ticket}/documents"));
-        self.json(req, self.inner.request_timeout, "document list")
+        self.json(req, self.inner.request_timeout, "document list", READ)
             .await
     }
 
@@ -209,7 +238,9 @@ impl Client {
     pub async fn delete_document(&self, ticket: Uuid, document: Uuid) -> Result<(), ApiError> {
         let url = self.url(&format!("/api/v1/tickets/{ticket}/documents/{document}"));
         let req = self.inner.http.delete(url);
-        let _: serde_json::Value = self.json(req, self.inner.request_timeout, "delete").await?;
+        let _: serde_json::Value = self
+            .json(req, self.inner.request_timeout, "delete", READ)
+            .await?;
         Ok(())
     }
 
@@ -238,26 +269,52 @@ impl Client {
         req: RequestBuilder,
         timeout: Duration,
         what: &str,
+        class: RequestClass,
     ) -> Result<T, ApiError> {
-        let body = self.send_read(req, Limit::Total(timeout)).await?;
+        let body = self.send_read(req, Limit::Total(timeout), class).await?;
         decode::<DataEnvelope<T>>(&body, what).map(|e| e.data)
     }
 
     /// One attempt, with the whole success body read.
-    async fn send_read(&self, req: RequestBuilder, limit: Limit) -> Result<bytes::Bytes, ApiError> {
-        let resp = self.send(req, limit).await?;
+    async fn send_read(
+        &self,
+        req: RequestBuilder,
+        limit: Limit,
+        class: RequestClass,
+    ) -> Result<bytes::Bytes, ApiError> {
+        let resp = self.send(req, limit, class).await?;
         resp.bytes()
             .await
             .map_err(|e| self.redact_err(transport_error(&e)))
     }
 
-    /// One attempt: gate, token, send, rate headers; non-2xx becomes [`ApiError::Status`].
+    /// One attempt: a concurrency permit of its class, the gate and a token, send, rate
+    /// headers; non-2xx becomes [`ApiError::Status`]. The permit goes back with the time from
+    /// sending to the answer's head and how the attempt ended (the adaptive limit learns
+    /// from both; rate waits are not counted as server latency).
     pub(super) async fn send(
         &self,
         req: RequestBuilder,
         limit: Limit,
+        class: RequestClass,
     ) -> Result<Response, ApiError> {
-        let seq = self.pace().await;
+        let Some((permit, seq)) = self.wait_turn(class).await else {
+            return Err(ApiError::Cancelled);
+        };
+        let sent_at = Instant::now();
+        let result = self.send_paced(req, limit, seq, sent_at).await;
+        permit.record_latency(sent_at.elapsed(), LimitOutcome::of(&result));
+        result
+    }
+
+    /// The rest of [`Client::send`], once paced.
+    async fn send_paced(
+        &self,
+        req: RequestBuilder,
+        limit: Limit,
+        seq: u64,
+        sent_at: Instant,
+    ) -> Result<Response, ApiError> {
         let (req, head_limit) = match limit {
             Limit::Total(d) => (req.timeout(d), None),
             Limit::Head(d) => (req, Some(d)),
@@ -265,7 +322,6 @@ impl Client {
         self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
         // Outside `track_sent` there is nothing to record.
         let _ = SENT.try_with(|sent| sent.store(true, Ordering::Relaxed));
-        let sent_at = Instant::now();
         let sent = match head_limit {
             None => req.send().await,
             Some(d) => match tokio::time::timeout(d, req.send()).await {
@@ -299,6 +355,24 @@ impl Client {
             self.observe_budget(&headers, sent_at, seq);
         }
         Err(err)
+    }
+
+    /// Waits for a concurrency permit of `class` and the gate; `None` when the run was stopped
+    /// while it had to wait (nothing is sent after a stop that had to wait for its turn; an
+    /// attempt whose turn is free right away still goes).
+    async fn wait_turn(&self, class: RequestClass) -> Option<(Permit, u64)> {
+        let turn = async {
+            let permit = self.inner.limiters.get(class).acquire().await;
+            (permit, self.pace().await)
+        };
+        match &self.inner.give_up {
+            None => Some(turn.await),
+            Some(stop) => tokio::select! {
+                biased;
+                t = turn => Some(t),
+                () = stop.cancelled() => None,
+            },
+        }
     }
 
     /// Waits at the gate, records why, and returns the attempt's sequence number.

@@ -5,6 +5,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::limiter::{LimiterConfig, Limiters};
+
 /// The API key. It never prints: `Debug` and `Display` show `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey(String);
@@ -33,6 +35,31 @@ impl fmt::Display for ApiKey {
     }
 }
 
+/// How many requests of each class may be in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    /// At most this many of each class.
+    Fixed(u32),
+    /// Found from the server's latency, per class (`exec`'s lanes allow up to `max`).
+    Auto {
+        /// The highest limit (`--max-concurrency`).
+        max: u32,
+    },
+}
+
+impl Concurrency {
+    /// The limiters this setting gives.
+    pub(super) fn limiters(self) -> Limiters {
+        match self {
+            Concurrency::Fixed(n) => Limiters::fixed(n.max(1)),
+            Concurrency::Auto { max } => Limiters::adaptive(LimiterConfig {
+                initial: 4.min(max.max(1)),
+                max: max.max(1),
+            }),
+        }
+    }
+}
+
 /// How to reach the server and how fast to go.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -46,6 +73,11 @@ pub struct ClientConfig {
     pub rate_per_minute: u32,
     /// Governor burst.
     pub burst: u32,
+    /// Requests in flight per class.
+    pub concurrency: Concurrency,
+    /// Once cancelled, an attempt that would have to wait (for a permit, a rate token or a
+    /// 429 pause) is given up before anything is sent (`ApiError::Cancelled`).
+    pub give_up: Option<tokio_util::sync::CancellationToken>,
     /// Timeout of reads and deletes (and the idle limit between download chunks).
     pub request_timeout: Duration,
     /// Timeout of creates (the server may take seconds and still commit).
@@ -66,6 +98,8 @@ impl ClientConfig {
             tenant: None,
             rate_per_minute: 60,
             burst: 120,
+            concurrency: Concurrency::Fixed(64),
+            give_up: None,
             request_timeout: Duration::from_secs(60),
             create_timeout: Duration::from_secs(120),
             pool_idle_timeout: Duration::from_secs(4),

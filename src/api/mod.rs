@@ -13,6 +13,7 @@ mod client;
 mod config;
 mod error;
 mod gate;
+mod limiter;
 mod multipart;
 mod rate;
 mod response;
@@ -23,8 +24,11 @@ mod types;
 pub use budget::throttle_delay;
 pub(crate) use client::track_sent;
 pub use client::Client;
-pub use config::{ApiKey, ClientConfig, ClientStats};
+pub use config::{ApiKey, ClientConfig, ClientStats, Concurrency};
 pub use error::{ApiError, RetryClass, NOTHING_STORED};
+pub use limiter::{
+    Limiter, LimiterConfig, Limiters, Outcome as LimitOutcome, Permit, RequestClass,
+};
 pub use transfer::{Download, Uploaded};
 pub use types::{
     Comment, DataEnvelope, Document, NewComment, Pagination, Ticket, TicketPage, TicketQuery,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::client::{Client, Limit};
 use super::error::ApiError;
+use super::limiter::RequestClass;
 use super::multipart::{file_body, lock};
 use super::response::{disposition_file_name, transport_error};
 use super::types::{DataEnvelope, Document};
@@ -77,7 +78,9 @@ impl Client {
             .header(CONTENT_TYPE, body.content_type)
             .header(CONTENT_LENGTH, body.content_length)
             .body(reqwest::Body::wrap_stream(body.stream));
-        let answer = self.send(req, Limit::Total(timeout)).await;
+        let answer = self
+            .send(req, Limit::Total(timeout), RequestClass::Upload)
+            .await;
         let answer = match answer {
             Ok(resp) => resp
                 .bytes()
@@ -114,7 +117,11 @@ impl Client {
         let url = self.url(&format!("/api/v1/tickets/{ticket}/documents/{document}"));
         let idle = self.inner.request_timeout;
         let resp = self
-            .send(self.inner.http.get(url), Limit::Head(idle))
+            .send(
+                self.inner.http.get(url),
+                Limit::Head(idle),
+                RequestClass::Read,
+            )
             .await?;
         let header = |name| {
             resp.headers()

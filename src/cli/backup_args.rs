@@ -1,6 +1,7 @@
 //! `alga-batch backup`: flags, merged with an export job file, into `export::BackupOptions`.
 
 use super::{ConnArgs, ExecFlags};
+use crate::api::Concurrency;
 use crate::error::Result;
 use crate::export::{self, BackupOptions, ExportSpec};
 use clap::Args;
@@ -88,10 +89,15 @@ impl BackupArgs {
             comments: self.comments.then_some(true),
             prune: self.prune.then_some(true),
             max_duration: self.max_duration.clone(),
-            concurrency: self.exec.concurrency,
+            concurrency: self.exec.concurrency.map(|c| match c {
+                Concurrency::Fixed(n) => n as usize,
+                // Each ticket in flight holds a download's buffers: a backup takes a number.
+                Concurrency::Auto { .. } => 0,
+            }),
             rate_per_minute: self.exec.rate_per_minute,
             burst: self.exec.burst,
             max_retries: self.exec.max_retries,
+            max_wait: self.exec.max_wait,
             log_file: self.log_file.clone(),
             lock: self.no_lock.then_some(false),
             direct_io: self.no_direct_io.then_some(false),

@@ -6,11 +6,12 @@ mod sandbox_args;
 mod undo_args;
 
 use crate::api::ApiKey;
+use crate::api::Concurrency;
 use crate::connect::Connection;
 use crate::error::{Error, Result, EXIT_OK};
 use crate::import::{self, RunOptions};
 use crate::job::{ValidateOptions, DEFAULT_MAX_UPLOAD_BYTES};
-use crate::runner::{Completed, Pacing};
+use crate::runner::{Completed, PacingSpec};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -122,35 +123,56 @@ fn read_api_key(file: Option<&std::path::Path>) -> Result<ApiKey> {
 /// How requests are paced and retried (shared by `run`, `undo` and `backup`).
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct ExecFlags {
-    /// Operations in flight at once (for `backup`: tickets, each downloading its documents in
-    /// turn) (default 4).
-    #[arg(long, value_name = "N")]
-    pub(crate) concurrency: Option<usize>,
-    /// Client-side request rate (default 60, the server's default; 0 = no client-side limit,
-    /// the server's X-RateLimit headers still pace limited routes).
+    /// Requests in flight: `auto` (the default for run and undo) finds the server's capacity
+    /// from its latency, per kind of request (comment posts, uploads, reads), up to
+    /// --max-concurrency; a number fixes it. For `backup`: tickets in flight, each downloading
+    /// its documents in turn (a number; default 4).
+    #[arg(long, value_name = "N|auto", value_parser = concurrency_arg)]
+    pub(crate) concurrency: Option<Concurrency>,
+    /// The highest limit `--concurrency auto` may reach (default 64).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_concurrency: Option<u32>,
+    /// Client-side request rate (default 60, the server's default; 0 = no client-side limit).
+    /// The client also learns the server's real budget from its X-RateLimit headers and 429s
+    /// and sends at the lower of the two.
     #[arg(long, value_name = "R")]
     pub(crate) rate_per_minute: Option<u32>,
     /// Client-side burst (default 120).
     #[arg(long, value_name = "B")]
     pub(crate) burst: Option<u32>,
-    /// Retries per request for 429, 502-504, timeouts and connection errors (default 5).
+    /// Retries per request for 5xx, timeouts and connection errors (default 5). A 429 is the
+    /// server's scheduling and does not use up retries: see --max-wait.
     #[arg(long, value_name = "N")]
     pub(crate) max_retries: Option<u32>,
+    /// Longest one operation may be held back by 429s before it fails (default 10m): ends a
+    /// run whose server never lets it through.
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub(crate) max_wait: Option<std::time::Duration>,
     /// Print only the final summary.
     #[arg(long)]
     pub(crate) quiet: bool,
 }
 
 impl ExecFlags {
-    /// The pacing these flags ask for, defaults for what they leave out.
-    pub(crate) fn pacing(&self) -> Pacing {
-        Pacing::merge(
-            self.concurrency,
-            self.rate_per_minute,
-            self.burst,
-            self.max_retries,
-        )
+    /// The pacing these flags ask for (unset values come from a job file, then defaults).
+    pub(crate) fn pacing_spec(&self) -> PacingSpec {
+        PacingSpec {
+            concurrency: self.concurrency,
+            max_concurrency: self.max_concurrency,
+            rate_per_minute: self.rate_per_minute,
+            burst: self.burst,
+            max_retries: self.max_retries,
+            max_wait: self.max_wait,
+        }
     }
+}
+
+fn concurrency_arg(s: &str) -> std::result::Result<Concurrency, String> {
+    crate::runner::parse_concurrency(s).map_err(|e| e.to_string())
+}
+
+fn duration_arg(s: &str) -> std::result::Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (e.g. 10m, 90s)"))
 }
 
 #[derive(Args, Debug, Clone)]
@@ -255,10 +277,7 @@ async fn run_cmd(a: RunArgs) -> Result<u8> {
     let opts = RunOptions {
         job: a.job,
         results: a.results,
-        concurrency: a.exec.concurrency,
-        rate_per_minute: a.exec.rate_per_minute,
-        burst: a.exec.burst,
-        max_retries: a.exec.max_retries,
+        pacing: a.exec.pacing_spec(),
         dry_run: a.dry_run,
         quiet: a.exec.quiet,
         notify: a.notify,

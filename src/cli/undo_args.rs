@@ -48,7 +48,10 @@ pub(crate) async fn undo_cmd(a: UndoArgs) -> Result<u8> {
         results: a.results,
         dry_run: a.dry_run,
         redact_comments: a.redact_comments,
-        pacing: a.exec.pacing(),
+        pacing: a
+            .exec
+            .pacing_spec()
+            .resolve(crate::api::Concurrency::Auto { max: 64 }),
         quiet: a.exec.quiet,
     };
     let conn = a.conn;

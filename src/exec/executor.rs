@@ -82,6 +82,8 @@ pub enum ExecFatal {
     Forbidden(ApiError),
     /// Several operations in a row could not reach the server at all.
     Unreachable(ApiError),
+    /// An operation was held back by 429s for longer than `--max-wait`.
+    Throttled(ApiError),
     /// The results file cannot be written: nothing may be sent without its intent on disk.
     Journal(JournalError),
 }
@@ -292,6 +294,12 @@ impl Ctx<'_> {
     /// stops the run (a server that died mid-run would otherwise cost every remaining
     /// operation its retries).
     pub(super) fn note_failure(&self, err: &ApiError) {
+        if err.status() == Some(429) {
+            // Retries are not used up by 429s: only the wait cap ends them, and what one
+            // operation could not get through, the next would not either.
+            self.set_fatal(ExecFatal::Throttled(err.clone()));
+            return;
+        }
         if self.health.note(err) {
             self.set_fatal(ExecFatal::Unreachable(err.clone()));
         }

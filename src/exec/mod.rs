@@ -7,7 +7,6 @@ mod executor;
 mod health;
 mod idempotent;
 mod lanes;
-pub mod limiter;
 mod progress;
 mod reconcile;
 pub mod resolve;

@@ -100,6 +100,22 @@ impl Progress {
     }
 }
 
+/// `, server allows ~10/s, limits 12/4/8`: what the client learned of the server.
+fn pacing_note(client: &Client) -> String {
+    let mut note = String::new();
+    if let Some(rate) = client.stats().learned_rate_per_s {
+        note.push_str(&format!(
+            ", server allows ~{}",
+            crate::journal::per_second(rate)
+        ));
+    }
+    let [c, u, r] = client.concurrency_limits();
+    note.push_str(&format!(
+        ", in flight ≤ {c}/{u}/{r} (comments/uploads/reads)"
+    ));
+    note
+}
+
 /// Updates the bar's message (or prints a plain line every 5 s) with failures and waits.
 fn spawn_ticker(
     client: Client,
@@ -122,12 +138,13 @@ fn spawn_ticker(
                 .wait_reason()
                 .map(|(why, left)| format!(", {why}, {} s", left.as_secs().max(1)))
                 .unwrap_or_default();
+            let learned = pacing_note(&client);
             match &bar {
-                Some(b) => b.set_message(format!("{failed} failed{wait}")),
+                Some(b) => b.set_message(format!("{failed} failed{learned}{wait}")),
                 None => {
                     let rate = client.stats().requests as f64 / started.elapsed().as_secs_f64();
                     eprintln!(
-                        "{verb}: {done}/{total} done, {failed} failed, {rate:.1} requests/s{wait}"
+                        "{verb}: {done}/{total} done, {failed} failed, {rate:.1} requests/s{learned}{wait}"
                     );
                 }
             }

@@ -4,6 +4,10 @@
 //! adds a tiny jitter; other retryable errors back off exponentially (and at least as long as
 //! a `Retry-After` the server sent, up to the cap). Fatal, permanent and outcome-unknown
 //! errors return at once. Every retry is counted with [`Client::note_retry`].
+//!
+//! A 429 is the server's scheduling, not a failure: it does not use up `max_retries`. An
+//! operation gives up on 429s only once it has been held back by them for `max_wait` (counted
+//! from its first 429), which ends a run whose server never lets it through.
 
 use std::future::Future;
 use std::ops::ControlFlow;
@@ -29,15 +33,18 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// Cap of one backoff delay.
     pub max_delay: Duration,
+    /// Longest one operation may be held back by 429s (`--max-wait`).
+    pub max_wait: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 5 retries, 500 ms base, 30 s cap.
+    /// 5 retries, 500 ms base, 30 s cap, 10 min of 429s.
     fn default() -> Self {
         RetryPolicy {
             max_retries: 5,
             base: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+            max_wait: Duration::from_secs(600),
         }
     }
 }
@@ -159,17 +166,19 @@ where
     Fut: Future<Output = Result<T, ApiError>>,
 {
     let mut backoff = policy.backoff();
-    let mut attempts = 0;
+    let mut tally = Tally::default();
     loop {
         if cancel.is_cancelled() {
-            return cancelled(attempts, RetryClass::Permanent);
+            return cancelled(tally.attempts, RetryClass::Permanent);
         }
-        let result = match race_cancel(attempt(), attempts, idempotent, cancel).await {
+        let made = tally.attempts;
+        let result = match race_cancel(attempt(), made, idempotent, cancel).await {
             ControlFlow::Continue(result) => result,
             ControlFlow::Break(done) => return done,
         };
-        attempts += 1;
-        let err = match settle(result, attempts, idempotent, policy) {
+        tally.count(&result);
+        let attempts = tally.attempts;
+        let err = match settle(result, &tally, idempotent, policy) {
             ControlFlow::Continue(err) => err,
             ControlFlow::Break(done) => return done,
         };
@@ -181,6 +190,41 @@ where
             _ = cancel.cancelled() => return cancelled(attempts, RetryClass::Permanent),
             _ = tokio::time::sleep(delay) => {}
         }
+    }
+}
+
+/// What an operation's attempts so far add up to.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Attempts sent.
+    attempts: u32,
+    /// Attempts that ended other than with a 429 (these use up `max_retries`).
+    counted: u32,
+    /// When the first 429 came.
+    first_429: Option<tokio::time::Instant>,
+}
+
+impl Tally {
+    fn count<T>(&mut self, result: &Result<T, ApiError>) {
+        self.attempts += 1;
+        match result {
+            Err(e) if e.status() == Some(429) => {
+                self.first_429.get_or_insert_with(tokio::time::Instant::now);
+            }
+            _ => self.counted += 1,
+        }
+    }
+
+    /// Whether the last attempt's error leaves no retry: out of retries, or held back by
+    /// 429s for `max_wait` (or asked to wait longer than what is left of it).
+    fn exhausted(&self, err: &ApiError, policy: &RetryPolicy) -> bool {
+        if err.status() == Some(429) {
+            let asked = err.retry_after().unwrap_or_default();
+            return self
+                .first_429
+                .is_some_and(|t| t.elapsed() + asked > policy.max_wait);
+        }
+        self.counted > policy.max_retries
     }
 }
 
@@ -222,10 +266,11 @@ where
 /// or the error to retry.
 fn settle<T>(
     result: Result<T, ApiError>,
-    attempts: u32,
+    tally: &Tally,
     idempotent: bool,
     policy: &RetryPolicy,
 ) -> ControlFlow<Attempted<T>, ApiError> {
+    let attempts = tally.attempts;
     let err = match result {
         Ok(value) => {
             return ControlFlow::Break(Attempted {
@@ -237,7 +282,7 @@ fn settle<T>(
         Err(e) => e,
     };
     let class = err.class(idempotent);
-    if class != RetryClass::Retry || attempts > policy.max_retries {
+    if class != RetryClass::Retry || tally.exhausted(&err, policy) {
         return ControlFlow::Break(Attempted {
             result: Err(err),
             attempts,
@@ -295,6 +340,7 @@ mod tests {
             max_retries: 10,
             base: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+            max_wait: Duration::from_secs(600),
         };
         let caps_ms = [
             500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000,
@@ -322,6 +368,7 @@ mod tests {
                 max_retries: 5,
                 base,
                 max_delay,
+                ..RetryPolicy::default()
             };
             let cap = max_delay.max(base);
             for seed in 0..200 {
@@ -481,6 +528,7 @@ mod tests {
             max_retries: 5,
             base: Duration::from_secs(20),
             max_delay: Duration::from_secs(60),
+            max_wait: Duration::from_secs(600),
         };
         let trigger = cancel.clone();
         tokio::spawn(async move {
@@ -513,5 +561,56 @@ mod tests {
         .await;
         assert!(matches!(out.result, Err(ApiError::Cancelled)));
         assert_eq!((out.attempts, out.class), (0, Some(RetryClass::Permanent)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_does_not_use_up_retries() {
+        let mut script: Vec<Result<u32, ApiError>> = (0..20)
+            .map(|_| Err(status(429, Some(Duration::from_secs(1)))))
+            .collect();
+        script.push(Err(status(503, None)));
+        script.push(Ok(3));
+        let (out, _) = run_script(true, script).await;
+        assert_eq!(out.result.unwrap(), 3, "20 429s and a 503 fit in 5 retries");
+        assert_eq!(out.attempts, 22);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_cap_ends_an_operation_the_server_never_lets_through() {
+        let c = client();
+        let p = RetryPolicy {
+            max_wait: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        let start = Instant::now();
+        let out: Attempted<()> = with_retries(&c, &p, true, &CancellationToken::new(), || async {
+            tokio::time::sleep(Duration::from_secs(1)).await; // the server's own pause
+            Err(status(429, Some(Duration::from_secs(1))))
+        })
+        .await;
+        assert_eq!(out.result.unwrap_err().status(), Some(429));
+        assert_eq!(out.class, Some(RetryClass::Retry), "exhausted, not refused");
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(60) && waited < Duration::from_secs(63),
+            "{waited:?}"
+        );
+        assert!(out.attempts > 5, "{} attempts", out.attempts);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_asking_to_wait_beyond_the_cap_ends_it_at_once() {
+        let c = client();
+        let p = RetryPolicy {
+            max_wait: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        let start = Instant::now();
+        let out: Attempted<()> = with_retries(&c, &p, true, &CancellationToken::new(), || async {
+            Err(status(429, Some(Duration::from_secs(3600))))
+        })
+        .await;
+        assert_eq!((out.attempts, start.elapsed()), (1, Duration::ZERO));
+        assert_eq!(out.class, Some(RetryClass::Retry));
     }
 }

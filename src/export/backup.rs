@@ -378,7 +378,7 @@ async fn run_targets(
                 Err(e) => ctx.set_fatal(fatal_from(ctx.client, e)),
             }
         })
-        .buffer_unordered(ctx.opts.pacing.concurrency)
+        .buffer_unordered(ctx.opts.pacing.lanes())
         .collect::<()>()
         .await;
 }

@@ -42,6 +42,9 @@ pub struct ExportSpec {
     pub burst: Option<u32>,
     /// Retries per request.
     pub max_retries: Option<u32>,
+    /// Longest one request may be held back by 429s (`--max-wait`; not in job files).
+    #[serde(skip)]
+    pub max_wait: Option<std::time::Duration>,
     /// Append the summary and problems to this file.
     pub log_file: Option<PathBuf>,
     /// Take the folder lock (default true).
@@ -125,6 +128,30 @@ pub fn load_job(path: &Path) -> Result<ExportSpec> {
     Ok(spec)
 }
 
+/// A backup's pacing: `concurrency` counts tickets in flight (default 4), each holding one
+/// download's buffers, so it is a number, never `auto` (the requests themselves are still
+/// limited per kind by the client).
+fn pacing_of(spec: &ExportSpec) -> Result<crate::runner::Pacing> {
+    use crate::api::Concurrency;
+    if spec.concurrency == Some(0) {
+        return Err(Error::Usage(
+            "backup: --concurrency (or `concurrency`) is a number of tickets in flight, at least 1 (default 4)"
+                .into(),
+        ));
+    }
+    Ok(crate::runner::PacingSpec {
+        concurrency: spec
+            .concurrency
+            .map(|n| Concurrency::Fixed(u32::try_from(n).unwrap_or(u32::MAX))),
+        rate_per_minute: spec.rate_per_minute,
+        burst: spec.burst,
+        max_retries: spec.max_retries,
+        max_wait: spec.max_wait,
+        ..Default::default()
+    }
+    .resolve(Concurrency::Fixed(4)))
+}
+
 /// What to back up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
@@ -172,6 +199,7 @@ pub struct BackupOptions {
 impl BackupOptions {
     /// Validate a merged spec (usage errors exit 2, nothing sent).
     pub fn from_spec(spec: ExportSpec) -> Result<BackupOptions> {
+        let pacing = pacing_of(&spec)?;
         let out = spec.out.ok_or_else(|| {
             Error::Usage("no backup folder: pass --out DIR (or `out` in the job file)".into())
         })?;
@@ -209,12 +237,7 @@ impl BackupOptions {
             comments: spec.comments.unwrap_or(false),
             prune: spec.prune.unwrap_or(false),
             max_duration,
-            pacing: crate::runner::Pacing::merge(
-                spec.concurrency,
-                spec.rate_per_minute,
-                spec.burst,
-                spec.max_retries,
-            ),
+            pacing,
             log_file: spec.log_file,
             lock: spec.lock.unwrap_or(true),
             direct_io: spec.direct_io.unwrap_or(true),
@@ -324,7 +347,7 @@ mod tests {
         assert_eq!(o.out, dir.path().join("backup"));
         assert_eq!(o.selection.refs, vec!["TIC1", "TIC2"]);
         assert!(o.comments && o.lock && !o.prune && !o.direct_io && o.verify);
-        assert_eq!(o.pacing.concurrency, 8);
+        assert_eq!(o.pacing.lanes(), 8);
         assert_eq!(o.max_duration, Some(Duration::from_secs(3000)));
     }
 

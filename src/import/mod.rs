@@ -2,11 +2,14 @@
 //! hashes of files an earlier run uploaded), and hand the operations to the runner, which
 //! resolves every ticket before the first write and executes through the journal.
 
+use crate::api::Concurrency;
 use crate::connect::Connection;
 use crate::error::{Error, Result};
 use crate::job::{self, Job, Severity, ValidateOptions};
 use crate::plan::{self, KnownHashes};
-use crate::runner::{Completed, OpsOptions, Pacing, Session, Stop};
+use crate::runner::{
+    Completed, OpsOptions, Pacing, PacingSpec, Session, Stop, DEFAULT_MAX_CONCURRENCY,
+};
 use std::path::{Path, PathBuf};
 
 /// Options of `run` (command-line values override the job file's settings).
@@ -16,14 +19,8 @@ pub struct RunOptions {
     pub job: PathBuf,
     /// Results CSV (resumes when it exists).
     pub results: Option<PathBuf>,
-    /// Lanes in flight.
-    pub concurrency: Option<usize>,
-    /// Client-side requests per minute.
-    pub rate_per_minute: Option<u32>,
-    /// Client-side burst.
-    pub burst: Option<u32>,
-    /// Retries per request.
-    pub max_retries: Option<u32>,
+    /// Pacing from the command line (the job file's settings fill what it leaves unset).
+    pub pacing: PacingSpec,
     /// Plan only.
     pub dry_run: bool,
     /// Only the final summary.
@@ -113,12 +110,18 @@ fn settings(opts: &RunOptions, job: &Job) -> (Pacing, PathBuf) {
         .clone()
         .or_else(|| s.results.clone())
         .unwrap_or_else(|| default_results_path(&job.name));
-    let pacing = Pacing::merge(
-        opts.concurrency.or(s.concurrency),
-        opts.rate_per_minute.or(s.rate_per_minute),
-        opts.burst.or(s.burst),
-        opts.max_retries.or(s.max_retries),
-    );
+    let from_job = PacingSpec {
+        concurrency: s
+            .concurrency
+            .map(|n| Concurrency::Fixed(u32::try_from(n).unwrap_or(u32::MAX))),
+        rate_per_minute: s.rate_per_minute,
+        burst: s.burst,
+        max_retries: s.max_retries,
+        ..PacingSpec::default()
+    };
+    let pacing = opts.pacing.clone().or(from_job).resolve(Concurrency::Auto {
+        max: DEFAULT_MAX_CONCURRENCY,
+    });
     (pacing, results)
 }
 

@@ -39,6 +39,11 @@ pub struct Summary {
     pub retries: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// The server's refill rate the client learned, per second ("server allows ~10/s").
+    pub learned_rate_per_s: Option<f64>,
+    /// The concurrency limits at the end (comment posts, uploads, reads) and whether they
+    /// were found adaptively (`--concurrency auto`).
+    pub concurrency: Option<([u32; 3], bool)>,
     /// Results file.
     pub results: Option<PathBuf>,
     /// Interrupted by Ctrl-C.
@@ -117,10 +122,30 @@ impl fmt::Display for Summary {
             self.elapsed.as_secs_f64(),
             self.rate()
         )?;
+        if let Some(rate) = self.learned_rate_per_s {
+            write!(f, "\nserver allows ~{}", per_second(rate))?;
+        }
+        if let Some(([c, u, r], true)) = self.concurrency {
+            write!(
+                f,
+                "\nconcurrency found (auto): comment posts {c}, uploads {u}, reads {r}"
+            )?;
+        }
         if let Some(p) = &self.results {
             write!(f, "\nresults: {}", p.display())?;
         }
         Ok(())
+    }
+}
+
+/// `10/s`, `2.5/s`, `0.25/s`.
+pub fn per_second(rate: f64) -> String {
+    if rate >= 10.0 {
+        format!("{rate:.0}/s")
+    } else if rate >= 1.0 {
+        format!("{rate:.1}/s")
+    } else {
+        format!("{rate:.2}/s")
     }
 }
 
@@ -156,5 +181,17 @@ mod tests {
         let text = s.to_string();
         assert!(text.contains("3 operations, 2 created, 1 failed"), "{text}");
         assert!(text.contains("4 requests sent"), "{text}");
+        assert!(!text.contains("server allows") && !text.contains("concurrency"));
+        let learned = Summary {
+            learned_rate_per_s: Some(9.96),
+            concurrency: Some(([12, 4, 8], true)),
+            ..s
+        };
+        let text = learned.to_string();
+        assert!(text.contains("server allows ~10.0/s"), "{text}");
+        assert!(
+            text.contains("concurrency found (auto): comment posts 12, uploads 4, reads 8"),
+            "{text}"
+        );
     }
 }

@@ -26,6 +26,11 @@ pub fn exec_fatal(client: &Client, f: ExecFatal, results: &std::path::Path) -> E
     match f {
         ExecFatal::Rejected(e) | ExecFatal::Unreachable(e) => fatal_from(client, e),
         ExecFatal::Forbidden(e) => Error::Forbidden(e.one_line()),
+        ExecFatal::Throttled(e) => Error::Fatal(format!(
+            "the server kept answering 429 for longer than --max-wait allows ({}); nothing more \
+             was sent: run again later with the same --results, or raise --max-wait",
+            e.one_line()
+        )),
         ExecFatal::Journal(e) => Error::Fatal(format!(
             "{e} ({}); nothing more was sent, and the next run reconciles what was in flight",
             results.display()

@@ -251,7 +251,7 @@ impl Session {
             .filter_map(|r| r.document_id.parse::<Uuid>().ok());
         let reconciler = Reconciler::new(claimed);
         let cfg = ExecConfig {
-            concurrency: runner.pacing().concurrency,
+            concurrency: runner.pacing().lanes(),
             retry: runner.policy().clone(),
             notify: opts.notify,
             job_name: opts.job_name.clone(),
@@ -282,6 +282,9 @@ impl Session {
             done.summary.requests = stats.requests;
             done.summary.throttled = stats.throttled;
             done.summary.retries = stats.retries;
+            done.summary.learned_rate_per_s = stats.learned_rate_per_s;
+            let auto = matches!(r.pacing().concurrency, crate::api::Concurrency::Auto { .. });
+            done.summary.concurrency = Some((r.client().concurrency_limits(), auto));
         }
         done.summary.elapsed = self.started.elapsed();
         done

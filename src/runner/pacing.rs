@@ -1,70 +1,133 @@
 //! Pacing and the connected client: the settings every command shares (concurrency, rate,
-//! burst, retries), the one place a retry policy is built, and [`Runner`], the client with
-//! the run's stop and its statistics.
+//! burst, retries, the wait cap), the one place a retry policy is built, and [`Runner`], the
+//! client with the run's stop and its statistics.
 
 use super::fatal;
 use super::signals::Stop;
-use crate::api::{Client, ClientConfig};
+use crate::api::{Client, ClientConfig, Concurrency};
 use crate::connect::Connection;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::retry::RetryPolicy;
 use std::time::{Duration, Instant};
 
-/// Default operations in flight.
-pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Default highest adaptive concurrency (`--max-concurrency`).
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 64;
 /// Default client-side rate: the server's default refill.
 pub const DEFAULT_RATE_PER_MINUTE: u32 = 60;
 /// Default client-side burst: the server's default bucket.
 pub const DEFAULT_BURST: u32 = 120;
-/// Default retries per request.
+/// Default retries per request (429s excepted: see [`DEFAULT_MAX_WAIT`]).
 pub const DEFAULT_MAX_RETRIES: u32 = 5;
+/// Default cap on the time one operation may spend waiting on the server's 429s.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// Pacing as given (flags, then a job file's settings); unset values take defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PacingSpec {
+    /// `--concurrency N` or `auto`.
+    pub concurrency: Option<Concurrency>,
+    /// `--max-concurrency`: the cap of `auto`.
+    pub max_concurrency: Option<u32>,
+    /// Client-side requests per minute; 0 = no client-side limit.
+    pub rate_per_minute: Option<u32>,
+    /// Client-side burst.
+    pub burst: Option<u32>,
+    /// Retries per request.
+    pub max_retries: Option<u32>,
+    /// Longest wait on 429s per operation.
+    pub max_wait: Option<Duration>,
+}
+
+impl PacingSpec {
+    /// Every unset value of `self` taken from `other`.
+    pub fn or(self, other: PacingSpec) -> PacingSpec {
+        PacingSpec {
+            concurrency: self.concurrency.or(other.concurrency),
+            max_concurrency: self.max_concurrency.or(other.max_concurrency),
+            rate_per_minute: self.rate_per_minute.or(other.rate_per_minute),
+            burst: self.burst.or(other.burst),
+            max_retries: self.max_retries.or(other.max_retries),
+            max_wait: self.max_wait.or(other.max_wait),
+        }
+    }
+
+    /// The settings, with `default` concurrency when none is given (`auto` for imports,
+    /// undo and restore; a fixed number of tickets for backups).
+    pub fn resolve(self, default: Concurrency) -> Pacing {
+        let max = self
+            .max_concurrency
+            .unwrap_or(DEFAULT_MAX_CONCURRENCY)
+            .max(1);
+        let concurrency = match self.concurrency.unwrap_or(default) {
+            Concurrency::Fixed(n) => Concurrency::Fixed(n.max(1)),
+            Concurrency::Auto { .. } => Concurrency::Auto { max },
+        };
+        Pacing {
+            concurrency,
+            rate_per_minute: self.rate_per_minute.unwrap_or(DEFAULT_RATE_PER_MINUTE),
+            burst: self.burst.unwrap_or(DEFAULT_BURST).max(1),
+            max_retries: self.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
+            max_wait: self.max_wait.unwrap_or(DEFAULT_MAX_WAIT),
+        }
+    }
+}
+
+/// Parse `--concurrency`: `auto` or a number of at least 1.
+pub fn parse_concurrency(s: &str) -> Result<Concurrency> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(Concurrency::Auto {
+            max: DEFAULT_MAX_CONCURRENCY,
+        });
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(Concurrency::Fixed(n)),
+        _ => Err(Error::Usage(format!(
+            "concurrency {s:?}: expected `auto` or a number of at least 1"
+        ))),
+    }
+}
 
 /// How requests are paced and retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pacing {
-    /// Operations (lanes, or tickets for a backup) in flight at once.
-    pub concurrency: usize,
+    /// Requests in flight per class: fixed, or found from the server's latency.
+    pub concurrency: Concurrency,
     /// Client-side requests per minute; 0 = no client-side limit.
     pub rate_per_minute: u32,
     /// Client-side burst (at least 1).
     pub burst: u32,
     /// Retries per request.
     pub max_retries: u32,
+    /// Longest wait on 429s per operation.
+    pub max_wait: Duration,
 }
 
 impl Default for Pacing {
     fn default() -> Self {
-        Pacing {
-            concurrency: DEFAULT_CONCURRENCY,
-            rate_per_minute: DEFAULT_RATE_PER_MINUTE,
-            burst: DEFAULT_BURST,
-            max_retries: DEFAULT_MAX_RETRIES,
-        }
+        PacingSpec::default().resolve(Concurrency::Auto {
+            max: DEFAULT_MAX_CONCURRENCY,
+        })
     }
 }
 
 impl Pacing {
-    /// Settings from optional values (flags, then a job file's), defaults for the rest.
-    pub fn merge(
-        concurrency: Option<usize>,
-        rate_per_minute: Option<u32>,
-        burst: Option<u32>,
-        max_retries: Option<u32>,
-    ) -> Pacing {
-        Pacing {
-            concurrency: concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
-            rate_per_minute: rate_per_minute.unwrap_or(DEFAULT_RATE_PER_MINUTE),
-            burst: burst.unwrap_or(DEFAULT_BURST).max(1),
-            max_retries: max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
+    /// Operations (lanes, or tickets for a backup) allowed in flight at once: the fixed
+    /// number, or the cap of `auto` (the per-class limits then decide).
+    pub fn lanes(&self) -> usize {
+        match self.concurrency {
+            Concurrency::Fixed(n) | Concurrency::Auto { max: n } => n.max(1) as usize,
         }
     }
 
-    /// The retry policy of every request: exponential backoff from 500 ms, capped at 30 s.
+    /// The retry policy of every request: exponential backoff from 500 ms, capped at 30 s;
+    /// 429s wait as the server says, up to `max_wait` per operation.
     pub fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy {
             max_retries: self.max_retries,
             base: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+            max_wait: self.max_wait,
         }
     }
 }
@@ -89,6 +152,9 @@ impl Runner {
         adjust: impl FnOnce(&mut ClientConfig),
     ) -> Result<Runner> {
         let mut cfg = conn.config(pacing.rate_per_minute, pacing.burst)?;
+        cfg.concurrency = pacing.concurrency;
+        // After a stop, nothing waits for its turn to be sent.
+        cfg.give_up = Some(stop.cancel.soft.clone());
         adjust(&mut cfg);
         let client = crate::connect::build(cfg)?;
         Ok(Runner {
@@ -141,15 +207,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn merge_takes_values_in_order_and_floors_the_limits() {
-        assert_eq!(Pacing::merge(None, None, None, None), Pacing::default());
-        let p = Pacing::merge(Some(0), Some(0), Some(0), Some(2));
-        assert_eq!(
-            (p.concurrency, p.rate_per_minute, p.burst, p.max_retries),
-            (1, 0, 1, 2)
-        );
+    fn flags_win_over_the_job_and_defaults_fill_the_rest() {
+        let auto = Concurrency::Auto { max: 64 };
+        assert_eq!(PacingSpec::default().resolve(auto), Pacing::default());
+        let flags = PacingSpec {
+            concurrency: Some(Concurrency::Fixed(0)),
+            rate_per_minute: Some(0),
+            ..PacingSpec::default()
+        };
+        let job = PacingSpec {
+            concurrency: Some(Concurrency::Fixed(9)),
+            burst: Some(0),
+            max_retries: Some(2),
+            ..PacingSpec::default()
+        };
+        let p = flags.or(job).resolve(auto);
+        assert_eq!(p.concurrency, Concurrency::Fixed(1), "floored at 1");
+        assert_eq!((p.rate_per_minute, p.burst, p.max_retries), (0, 1, 2));
+        assert_eq!(p.lanes(), 1);
         let r = p.retry_policy();
-        assert_eq!(r.max_retries, 2);
-        assert_eq!(r.base, Duration::from_millis(500));
+        assert_eq!((r.max_retries, r.max_wait), (2, DEFAULT_MAX_WAIT));
+        let capped = PacingSpec {
+            max_concurrency: Some(16),
+            ..PacingSpec::default()
+        }
+        .resolve(auto);
+        assert_eq!(capped.concurrency, Concurrency::Auto { max: 16 });
+        assert_eq!(capped.lanes(), 16);
+    }
+
+    #[test]
+    fn concurrency_is_auto_or_a_positive_number() {
+        assert_eq!(
+            parse_concurrency("AUTO").unwrap(),
+            Concurrency::Auto { max: 64 }
+        );
+        assert_eq!(parse_concurrency("8").unwrap(), Concurrency::Fixed(8));
+        assert!(parse_concurrency("0").is_err());
+        assert!(parse_concurrency("many").is_err());
     }
 }

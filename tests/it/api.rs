@@ -38,6 +38,7 @@ fn fast_policy() -> RetryPolicy {
         max_retries: 3,
         base: Duration::from_millis(10),
         max_delay: Duration::from_millis(50),
+        max_wait: Duration::from_secs(600),
     }
 }
 

@@ -35,16 +35,16 @@ use tokio::time::Instant;
 use crate::api::ApiError;
 
 /// Factor applied to the limit after a window with an overload sample.
-pub const BACKOFF: f64 = 0.75;
+pub(crate) const BACKOFF: f64 = 0.75;
 /// A window whose mean latency is at most `1 + GROW_BELOW` times the no-load latency grows the
 /// limit.
-pub const GROW_BELOW: f64 = 0.05;
+pub(crate) const GROW_BELOW: f64 = 0.05;
 /// A window whose mean latency is above `1 + SHRINK_ABOVE` times the no-load latency shrinks it.
-pub const SHRINK_ABOVE: f64 = 0.10;
+pub(crate) const SHRINK_ABOVE: f64 = 0.10;
 /// How much the no-load latency creeps up per second without a lower window mean.
-pub const BASELINE_DRIFT: f64 = 0.01;
+pub(crate) const BASELINE_DRIFT: f64 = 0.01;
 /// The fewest samples in a window.
-pub const MIN_WINDOW: u32 = 4;
+pub(crate) const MIN_WINDOW: u32 = 4;
 /// Windows after a back-off during which the limit grows by 1 at most.
 const CAREFUL_WINDOWS: u32 = 8;
 

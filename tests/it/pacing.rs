@@ -1,0 +1,169 @@
+//! Adaptive pacing (issue 11): a budget learned from the server instead of trusted flags, 429s
+//! that do not use up retries, the wait cap, concurrency found from latency, and every ticket
+//! checked before the first write.
+
+use crate::env::{code, config, count_requests, read_results, text, TestEnv};
+use alga_batch::sandbox::Capacity;
+use std::time::Duration;
+
+/// `n` comments spread over `tickets` seeded tickets (`TIC001000`..).
+fn comments_job(env: &TestEnv, n: usize, tickets: usize) {
+    let mut csv = String::from("ticket,comment_text\n");
+    for i in 0..n {
+        csv.push_str(&format!("TIC{:06},comment {i}\n", 1000 + i % tickets));
+    }
+    env.write("job.csv", csv);
+}
+
+fn statuses(env: &TestEnv) -> Vec<String> {
+    let (_, rows) = read_results(&env.path("r.csv"));
+    rows.iter().map(|r| r["status"].clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_set_far_above_the_servers_budget_is_learned_and_the_run_ends_with_exit_0() {
+    let mut cfg = config();
+    cfg.burst = 20;
+    cfg.refill_per_minute = 600;
+    cfg.limit_comments = true;
+    let env = TestEnv::with(cfg).await;
+    comments_job(&env, 60, 5);
+    let out = env
+        .run(&[
+            "run",
+            "job.csv",
+            "--results",
+            "r.csv",
+            "--rate-per-minute",
+            "6000",
+            "--burst",
+            "1000",
+            "--max-retries",
+            "0",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(statuses(&env).iter().all(|s| s == "created"));
+    assert_eq!(
+        count_requests(&env.sandbox, "POST", "/comments") as u64 - env.sandbox.stats().rate_limited,
+        60
+    );
+    assert!(text(&out).contains("server allows ~"), "{}", text(&out));
+    let throttled = env.sandbox.stats().rate_limited;
+    // The old client got a 429 for 72 % of its requests; with --max-retries 0 it would have
+    // failed every operation that met one.
+    assert!(throttled * 4 < 60, "{throttled} 429s for 60 operations");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wait_cap_ends_a_run_whose_server_never_lets_it_through() {
+    let mut cfg = config();
+    cfg.burst = 3;
+    cfg.refill_per_minute = 0; // never refills: every 429 asks for 60 s
+    cfg.limit_comments = true;
+    let env = TestEnv::with(cfg).await;
+    comments_job(&env, 10, 2);
+    let args = [
+        "run",
+        "job.csv",
+        "--results",
+        "r.csv",
+        "--max-wait",
+        "5s",
+        "--concurrency",
+        "1",
+    ];
+    let out = env.run(&args).await;
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(text(&out).contains("--max-wait"), "{}", text(&out));
+    let s = statuses(&env);
+    // The bucket of 3 pays for the ticket lookup too: two comments get through.
+    let created = s.iter().filter(|s| *s == "created").count();
+    assert!(created >= 1, "{s:?}");
+    assert_eq!(s.iter().filter(|s| *s == "failed").count(), 1, "{s:?}");
+    assert!(
+        s.iter()
+            .all(|s| s == "created" || s == "failed" || s == "cancelled"),
+        "{s:?}"
+    );
+    assert_eq!(
+        count_requests(&env.sandbox, "POST", "/comments"),
+        created + 1,
+        "what got through, one 429, then the run stopped"
+    );
+}
+
+/// The comment-post limit `auto` settled on, from the summary.
+fn comment_limit(out: &std::process::Output) -> u32 {
+    let t = text(out);
+    let line = t
+        .lines()
+        .find(|l| l.starts_with("concurrency found (auto): comment posts "))
+        .unwrap_or_else(|| panic!("no concurrency line: {t}"));
+    line["concurrency found (auto): comment posts ".len()..]
+        .split(',')
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
+async fn auto_run(workers: u32) -> (u32, TestEnv) {
+    let mut cfg = config();
+    cfg.tickets = 100;
+    cfg.rate_limit = alga_batch::sandbox::RateLimitMode::Off;
+    cfg.capacity = Some(Capacity::new(workers, Duration::from_millis(20)));
+    let env = TestEnv::with(cfg).await;
+    comments_job(&env, 600, 100);
+    let args = [
+        "run",
+        "job.csv",
+        "--results",
+        "r.csv",
+        "--quiet",
+        "--rate-per-minute",
+        "0",
+    ];
+    let out = env.run(&args).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    (comment_limit(&out), env)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_concurrency_grows_against_a_roomy_server_and_stays_low_against_a_small_one() {
+    let (roomy, _) = auto_run(64).await;
+    assert!(roomy > 4, "started at 4 and never grew with 64 workers");
+    let (small, env) = auto_run(4).await;
+    assert!(small <= 10, "{small} in flight against 4 workers");
+    assert!(small < roomy);
+    let p = env.sandbox.latency_percentiles();
+    assert!(p.count >= 600, "{p:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_ambiguous_tickets_are_reported_with_the_validation_errors_and_nothing_is_sent()
+{
+    let env = TestEnv::new().await;
+    env.sandbox.add_ticket("DUP-7", "one", false);
+    env.sandbox.add_ticket("dup-7", "two", false);
+    env.write(
+        "job.csv",
+        "ticket,comment_text,attachments\nTIC001000,fine,\nTIC999999,nobody,\nDUP-7,twice,\nTIC001001,,missing.png\n",
+    );
+    let out = env.run(&["run", "job.csv", "--results", "r.csv"]).await;
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("job.csv:5") && t.contains("missing.png"), "{t}");
+    assert!(
+        t.contains("job.csv:3: error: no ticket numbered TIC999999"),
+        "{t}"
+    );
+    assert!(
+        t.contains("job.csv:4: error: ticket number DUP-7 is ambiguous"),
+        "{t}"
+    );
+    assert!(
+        env.sandbox.request_log().iter().all(|r| r.method == "GET"),
+        "nothing but reads"
+    );
+    assert!(!env.path("r.csv").exists(), "nothing recorded");
+}
