@@ -3,16 +3,7 @@
 //! and a key that may not write.
 
 use crate::env::{code, config, count_requests, read_results, text, TestEnv};
-use crate::resume::{assert_exactly_once, job};
-
-const FAST: [&str; 2] = ["--rate-per-minute", "0"];
-
-fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["run", "job.csv", "--results", "r.csv", "--quiet"];
-    v.extend_from_slice(&FAST);
-    v.extend_from_slice(extra);
-    v
-}
+use crate::resume::{args, assert_exactly_once, job};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_answered_500_or_garbled_after_commit_land_exactly_once_across_reruns() {

@@ -81,7 +81,8 @@ pub(crate) fn assert_exactly_once(env: &TestEnv, results: &str, expected_ops: us
 
 const FAST: [&str; 2] = ["--rate-per-minute", "0"];
 
-fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+/// `run job.csv --results r.csv --quiet --rate-per-minute 0` and `extra`.
+pub(crate) fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["run", "job.csv", "--results", "r.csv", "--quiet"];
     v.extend_from_slice(&FAST);
     v.extend_from_slice(extra);
