@@ -5,8 +5,8 @@ mod base_url;
 
 pub use base_url::{check_url, is_loopback, parse_base_url, BaseUrl};
 
-use crate::api::{ApiKey, Client, ClientConfig};
-use crate::error::{Error, Result};
+use crate::api::{ApiKey, ClientConfig};
+use crate::error::Result;
 
 /// Where and how to connect.
 pub struct Connection {
@@ -21,13 +21,8 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Check the URL and build a client with the given rate settings.
-    pub fn client(self, rate_per_minute: u32, burst: u32) -> Result<Client> {
-        build(self.config(rate_per_minute, burst)?)
-    }
-
-    /// Check the URL; the client settings, to adjust before [`build`]. The client gets the
-    /// serialization of the URL that was checked, never the raw string.
+    /// Check the URL; the client settings (the runner builds the client from them). The
+    /// client gets the serialization of the URL that was checked, never the raw string.
     pub fn config(self, rate_per_minute: u32, burst: u32) -> Result<ClientConfig> {
         let checked = check_url(&self.base_url, self.allow_http)?;
         let mut cfg = ClientConfig::new(checked.as_str().to_string(), self.api_key);
@@ -38,7 +33,3 @@ impl Connection {
     }
 }
 
-/// Build a client from [`Connection::config`].
-pub fn build(cfg: ClientConfig) -> Result<Client> {
-    Client::new(cfg).map_err(|e| Error::Fatal(format!("cannot build http client: {e}")))
-}
