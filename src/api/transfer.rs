@@ -73,6 +73,7 @@ impl Client {
             Err(e) => Err(e),
         };
         let progress = lock(&body.progress);
+        self.count_bytes(progress.bytes(), 0);
         if let Some(local) = progress.local_error() {
             return Err(ApiError::Local(format!("{}: {local}", path.display())));
         }
@@ -150,6 +151,7 @@ impl Client {
                 Ok(Ok(None)) => return Ok(()),
                 Ok(Ok(Some(chunk))) => chunk,
             };
+            self.count_bytes(0, chunk.len() as u64);
             if sink.push(&chunk).await.is_err() {
                 return Ok(()); // a sink thread failed: the caller reports its error
             }

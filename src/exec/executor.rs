@@ -265,9 +265,7 @@ async fn run_task(ctx: &Ctx<'_>, task: &Task) -> Finished {
     row.ticket_id = ticket.to_string();
     if ctx.cancel.soft.is_cancelled() {
         return match task.prior {
-            Prior::Uncertain { since } => {
-                unknown(row, since, "not reconciled: run stopped".into())
-            }
+            Prior::Uncertain { since } => unknown(row, since, "not reconciled: run stopped".into()),
             _ => finish(row, Outcome::Cancelled, "not started: run stopped".into()),
         };
     }

@@ -87,6 +87,9 @@ pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<Backup
         summary.comments = comments::rebuild_csv(&opts.out, &numbers)?;
     }
     summary.manifest = Some(manifest_path);
+    let entries = store.snapshot();
+    summary.manifest_documents = entries.len() as u64;
+    summary.manifest_bytes = entries.values().map(|e| e.bytes).sum();
     summary.budget_reached = budget
         .load(Ordering::Relaxed)
         .then_some(opts.max_duration)
@@ -124,6 +127,7 @@ fn fill_stats(summary: &mut BackupSummary, client: &Client, started: Instant) {
     summary.requests = stats.requests;
     summary.retries = stats.retries;
     summary.throttled = stats.throttled;
+    summary.downloaded_bytes = stats.bytes_downloaded;
     summary.elapsed = started.elapsed();
 }
 

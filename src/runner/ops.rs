@@ -255,6 +255,8 @@ impl Session {
             done.summary.requests = stats.requests;
             done.summary.throttled = stats.throttled;
             done.summary.retries = stats.retries;
+            done.summary.uploaded_bytes = stats.bytes_uploaded;
+            done.summary.downloaded_bytes = stats.bytes_downloaded;
         }
         done.summary.elapsed = self.started.elapsed();
         done
