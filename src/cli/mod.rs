@@ -57,8 +57,9 @@ enum Command {
     Undo(undo_args::UndoArgs),
     /// Print a shell completion script to stdout (bash, zsh, fish, powershell, elvish).
     Completions(shell::CompletionsArgs),
-    /// Print the man page (roff) to stdout: alga-batch man > alga-batch.1
-    Man,
+    /// Print the man page (roff) to stdout: alga-batch man > alga-batch.1, and
+    /// alga-batch man run > alga-batch-run.1 for each subcommand.
+    Man(shell::ManArgs),
 }
 
 /// Where the server is and who we are.
@@ -244,7 +245,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Undo(a) => Ok(undo_args::undo_cmd(a).await),
         Command::Backup(a) => Ok(backup_args::backup(a).await),
         Command::Completions(a) => shell::completions(&a),
-        Command::Man => shell::man(),
+        Command::Man(a) => shell::man(&a),
         Command::Validate(a) => {
             let job = import::validate_job(&a.job, &a.validate.options(), false)?;
             eprintln!(

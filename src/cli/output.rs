@@ -79,7 +79,6 @@ pub(crate) fn finish(flags: &OutputFlags, record: &RunRecord, problems: &[String
     if let Some(path) = &flags.metrics_file {
         if let Err(e) = crate::metrics::write(path, record) {
             tracing::error!("{e}");
-            eprintln!("alga-batch: {e}");
         }
     }
     if flags.json {

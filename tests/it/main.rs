@@ -8,4 +8,6 @@ mod failures;
 mod import;
 mod resume;
 mod sandbox;
+mod shell;
+mod unattended;
 mod undo;
