@@ -417,7 +417,10 @@ fn ticket_query(q: &TicketQuery) -> Vec<(&'static str, String)> {
 
 /// Decodes a success body.
 fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::Decode(format!("cannot read {what}: {e}")))
+    serde_json::from_slice(body).map_err(|e| match super::response::html_page(body) {
+        Some(page) => ApiError::Decode(format!("cannot read {what}: the server sent {page}")),
+        None => ApiError::Decode(format!("cannot read {what}: {e}")),
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
