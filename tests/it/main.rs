@@ -5,6 +5,7 @@ mod backup;
 mod env;
 mod exactly_once;
 mod failures;
+mod hostile;
 mod import;
 mod resume;
 mod sandbox;
