@@ -13,5 +13,6 @@ mod props_store;
 mod resume;
 mod sandbox;
 mod shell;
+mod soak;
 mod unattended;
 mod undo;
