@@ -50,5 +50,5 @@ pub async fn demo(job: Option<PathBuf>, quiet: bool) -> Result<u8> {
     })
     .await;
     sb.shutdown().await;
-    Ok(crate::cli::report(result?))
+    Ok(crate::cli::report(&result?))
 }

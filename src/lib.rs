@@ -24,20 +24,19 @@ pub mod export;
 pub mod import;
 pub mod job;
 pub mod journal;
+pub mod logging;
+pub mod metrics;
 mod mutex;
 pub mod plan;
+pub mod record;
 pub mod runner;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod store;
 pub mod undo;
 
-/// Log to stderr, filtered by `RUST_LOG` (default: warnings only).
+/// Log text lines to stderr, filtered by `RUST_LOG` (default: warnings only); see
+/// [`logging::init`] for JSON lines and a log file.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = logging::init(logging::LogFormat::Text, None);
 }

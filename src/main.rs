@@ -1,7 +1,7 @@
-//! The `alga-batch` binary: parse, run, exit with the documented code.
+//! The `alga-batch` binary: parse, run, exit with the documented code (logging is set up
+//! by each command from its flags).
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    alga_batch::init_tracing();
     std::process::ExitCode::from(alga_batch::cli::main_entry().await)
 }

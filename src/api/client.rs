@@ -119,9 +119,18 @@ impl Client {
             requests: c.requests.load(Ordering::Relaxed),
             throttled: c.throttled.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
+            bytes_uploaded: c.bytes_up.load(Ordering::Relaxed),
+            bytes_downloaded: c.bytes_down.load(Ordering::Relaxed),
             waited_for_rate: Duration::from_nanos(c.waited_nanos.load(Ordering::Relaxed)),
             last_wait_reason: lock(&c.last_wait_reason).clone(),
         }
+    }
+
+    /// Counts bytes streamed up (uploads) or read down (downloads).
+    pub(super) fn count_bytes(&self, up: u64, down: u64) {
+        let c = &self.inner.counters;
+        c.bytes_up.fetch_add(up, Ordering::Relaxed);
+        c.bytes_down.fetch_add(down, Ordering::Relaxed);
     }
 
     /// Counts one retry (called by the executor).
@@ -487,7 +496,10 @@ fn ticket_query(q: &TicketQuery) -> Vec<(&'static str, String)> {
 
 /// Decodes a success body.
 fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::Decode(format!("cannot read {what}: {e}")))
+    serde_json::from_slice(body).map_err(|e| match super::response::html_page(body) {
+        Some(page) => ApiError::Decode(format!("cannot read {what}: the server sent {page}")),
+        None => ApiError::Decode(format!("cannot read {what}: {e}")),
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -117,6 +117,10 @@ pub struct ClientStats {
     pub throttled: u64,
     /// Retries noted by the executor.
     pub retries: u64,
+    /// File bytes streamed to the server by uploads (every attempt).
+    pub bytes_uploaded: u64,
+    /// Document bytes read from download bodies (every attempt).
+    pub bytes_downloaded: u64,
     /// Time attempts spent waiting for the gate and the governor, summed over all callers.
     pub waited_for_rate: Duration,
     /// Why the most recent wait happened.
@@ -135,6 +139,8 @@ pub(super) struct Counters {
     pub(super) requests: AtomicU64,
     pub(super) throttled: AtomicU64,
     pub(super) retries: AtomicU64,
+    pub(super) bytes_up: AtomicU64,
+    pub(super) bytes_down: AtomicU64,
     pub(super) waited_nanos: AtomicU64,
     pub(super) last_wait_reason: Mutex<Option<String>>,
 }

@@ -1,9 +1,7 @@
 //! Reading answers: error envelopes, `Retry-After`, rate-limit headers, `Content-Disposition`,
 //! and turning transport failures into [`ApiError`]s. Pure functions, tested here.
 
-use std::time::Duration;
-
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 
 use super::error::ApiError;
 
@@ -31,18 +29,13 @@ pub(crate) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Api
             obj.get("code").and_then(|c| c.as_str()).map(str::to_string),
             envelope_message(obj),
         ),
-        _ => (None, raw_message(status, body)),
+        _ => (None, raw_message(status, headers, body)),
     };
-    let body_wait = err
-        .and_then(|e| e.get("details"))
-        .and_then(|d| d.get("retry_after_ms"))
-        .and_then(|ms| ms.as_u64())
-        .map(Duration::from_millis);
     ApiError::Status {
         status,
         code,
         message: one_line(&message),
-        retry_after: body_wait.or_else(|| header_retry_after(headers)),
+        retry_after: super::throttle::requested_delay(headers, body).map(|d| d.wait),
     }
 }
 
@@ -88,8 +81,21 @@ fn first_issue(details: &serde_json::Value) -> Option<String> {
     Some(out)
 }
 
-/// The message for a body that is not an error envelope.
-fn raw_message(status: u16, body: &[u8]) -> String {
+/// The message for a body that is not an error envelope: where a redirect points (it is
+/// never followed), the title of an HTML page, else the text.
+fn raw_message(status: u16, headers: &HeaderMap, body: &[u8]) -> String {
+    if (300..400).contains(&status) {
+        let to = headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("nowhere");
+        return format!(
+            "the server redirected to {to}; redirects are not followed (the API key would go along): check --base-url"
+        );
+    }
+    if let Some(page) = html_page(body) {
+        return page;
+    }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() {
@@ -101,6 +107,28 @@ fn raw_message(status: u16, body: &[u8]) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// "an HTML page (title: ...) instead of JSON" when `body` is an HTML page (a proxy's error
+/// or login page, a web server's default page).
+pub(crate) fn html_page(body: &[u8]) -> Option<String> {
+    let head = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
+    let lower = head.trim_start().to_ascii_lowercase();
+    if !(lower.starts_with("<!doctype html") || lower.starts_with("<html")) {
+        return None;
+    }
+    let title = lower
+        .find("<title")
+        .and_then(|i| Some(i + lower[i..].find('>')? + 1))
+        .and_then(|start| Some((start, start + lower[start..].find("</title")?)))
+        .map(|(a, b)| one_line(head.trim_start()[a..b].trim()))
+        .filter(|t| !t.is_empty());
+    Some(match title {
+        Some(t) => {
+            format!("an HTML page (title: {t}) instead of JSON: is --base-url the API server?")
+        }
+        None => "an HTML page instead of JSON: is --base-url the API server?".into(),
+    })
 }
 
 /// One line, at most [`MAX_MESSAGE`] characters.
@@ -115,12 +143,6 @@ fn one_line(s: &str) -> String {
     } else {
         flat
     }
-}
-
-/// `Retry-After` as whole seconds (the HTTP-date form is not used by this server).
-fn header_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    v.parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// The file name of a `Content-Disposition` header, percent-decoded.
@@ -237,6 +259,7 @@ pub(crate) fn redact(text: String, secret: &str) -> String {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+    use std::time::Duration;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -380,5 +403,47 @@ mod tests {
             "key [redacted] bad"
         );
         assert_eq!(redact("nothing".into(), ""), "nothing");
+    }
+
+    #[test]
+    fn an_enormous_retry_after_is_capped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "18446744073709551615".parse().unwrap(),
+        );
+        let e = status_error(429, &h, b"");
+        assert_eq!(e.retry_after(), Some(crate::api::throttle::MAX_DELAY));
+        let body = br#"{"error":{"code":"RATE_LIMITED","message":"slow","details":{"retry_after_ms":18446744073709551615}}}"#;
+        assert_eq!(
+            status_error(429, &HeaderMap::new(), body).retry_after(),
+            Some(crate::api::throttle::MAX_DELAY)
+        );
+    }
+
+    #[test]
+    fn a_redirect_names_its_target_and_html_pages_their_title() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::LOCATION,
+            "https://evil.example/login".parse().unwrap(),
+        );
+        let e = status_error(302, &h, b"");
+        assert!(
+            e.to_string()
+                .contains("redirected to https://evil.example/login; redirects are not followed"),
+            "{e}"
+        );
+        let page = b"\n<!DOCTYPE html><html><head><TITLE>502 Bad\nGateway</TITLE></head><body>..";
+        let e = status_error(502, &HeaderMap::new(), page);
+        assert_eq!(
+            e.to_string(),
+            "http 502: an HTML page (title: 502 Bad Gateway) instead of JSON: is --base-url the API server?"
+        );
+        assert!(html_page(b"{\"data\":1}").is_none());
+        assert_eq!(
+            html_page(b"<html><body>no title").as_deref(),
+            Some("an HTML page instead of JSON: is --base-url the API server?")
+        );
     }
 }

@@ -10,11 +10,24 @@ use reqwest::header::{HeaderMap, DATE, RETRY_AFTER};
 
 use super::rate::Delay;
 
-/// The longest delay taken from a reset time (a wrong clock must not stall a run for days).
-const MAX_RESET_WAIT: Duration = Duration::from_secs(3600);
+/// The longest delay taken from an answer: a hostile `Retry-After` (or a wrong clock behind a
+/// reset time) must not stall a run for days, nor overflow the clock.
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(300);
 
-/// The delay a 429 asks for, if it names one.
+/// The delay an answer (a 429, a 503) asks for, if it names one, at most [`MAX_DELAY`].
+pub(crate) fn requested_delay(headers: &HeaderMap, body: &[u8]) -> Option<Delay> {
+    let mut delay = asked(headers, body)?;
+    delay.wait = delay.wait.min(MAX_DELAY);
+    Some(delay)
+}
+
+/// The delay a 429 asks for (see [`requested_delay`]).
 pub(crate) fn delay_of_429(headers: &HeaderMap, body: &[u8]) -> Option<Delay> {
+    requested_delay(headers, body)
+}
+
+/// The delay as asked, uncapped.
+fn asked(headers: &HeaderMap, body: &[u8]) -> Option<Delay> {
     body_delay(body)
         .map(|wait| Delay {
             wait,
@@ -53,8 +66,7 @@ fn reset_delay(headers: &HeaderMap) -> Option<Duration> {
     let now = text(DATE.as_str())
         .and_then(|d| DateTime::parse_from_rfc2822(d.trim()).ok())
         .map_or_else(Utc::now, |d| d.with_timezone(&Utc));
-    let wait = (reset.with_timezone(&Utc) - now).to_std().ok()?;
-    Some(wait.min(MAX_RESET_WAIT))
+    (reset.with_timezone(&Utc) - now).to_std().ok()
 }
 
 #[cfg(test)]
@@ -123,9 +135,6 @@ mod tests {
             ("x-ratelimit-reset", "2027-11-28T05:33:30.000Z"),
             ("date", "Sat, 28 Nov 2026 05:33:38 GMT"),
         ]);
-        assert_eq!(
-            delay_of_429(&far, b"").map(|d| d.wait),
-            Some(MAX_RESET_WAIT)
-        );
+        assert_eq!(delay_of_429(&far, b"").map(|d| d.wait), Some(MAX_DELAY));
     }
 }

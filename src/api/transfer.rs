@@ -89,6 +89,7 @@ impl Client {
             Err(e) => Err(e),
         };
         let progress = lock(&body.progress);
+        self.count_bytes(progress.bytes(), 0);
         if let Some(local) = progress.local_error() {
             return Err(ApiError::Local(format!("{}: {local}", path.display())));
         }
@@ -141,7 +142,10 @@ impl Client {
                 )),
                 Ok(Err(e)) => Some((Err(client.redact_err(transport_error(&e))), None)),
                 Ok(Ok(None)) => None,
-                Ok(Ok(Some(chunk))) => Some((Ok(chunk), Some((resp, client)))),
+                Ok(Ok(Some(chunk))) => {
+                    client.count_bytes(0, chunk.len() as u64);
+                    Some((Ok(chunk), Some((resp, client))))
+                }
             }
         });
         Ok(Download {

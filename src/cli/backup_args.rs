@@ -1,9 +1,12 @@
 //! `alga-batch backup`: flags, merged with an export job file, into `export::BackupOptions`.
 
+use super::output::{self, OutputFlags};
 use super::{ConnArgs, ExecFlags};
 use crate::api::Concurrency;
 use crate::error::Result;
-use crate::export::{self, BackupOptions, ExportSpec};
+use crate::export::{self, BackupOptions, BackupSummary, ExportSpec};
+use crate::logging::LogFormat;
+use crate::record::{Clock, Command, RunRecord};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -57,9 +60,6 @@ pub(crate) struct BackupArgs {
     /// Print the request estimate and exit; downloads nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Append the summary and every problem to this file.
-    #[arg(long, value_name = "PATH")]
-    log_file: Option<PathBuf>,
     /// Do not lock DIR (overlapping runs may then collide).
     #[arg(long)]
     no_lock: bool,
@@ -76,6 +76,8 @@ pub(crate) struct BackupArgs {
     exec: ExecFlags,
     #[command(flatten)]
     conn: ConnArgs,
+    #[command(flatten)]
+    output: OutputFlags,
 }
 
 impl BackupArgs {
@@ -98,7 +100,7 @@ impl BackupArgs {
             burst: self.exec.burst,
             max_retries: self.exec.max_retries,
             max_wait: self.exec.max_wait,
-            log_file: self.log_file.clone(),
+            log_file: self.output.log_file.clone(),
             lock: self.no_lock.then_some(false),
             direct_io: self.no_direct_io.then_some(false),
             verify: self.verify.then_some(true),
@@ -110,32 +112,73 @@ impl BackupArgs {
 }
 
 /// Run `backup`; returns the exit code.
-pub(crate) async fn backup(a: BackupArgs) -> Result<u8> {
+pub(crate) async fn backup(a: BackupArgs) -> u8 {
+    let clock = Clock::start();
+    let flags = a.output.clone();
+    let (name, result) = match options(&a) {
+        Ok((opts, job_url)) => {
+            let name = opts.out.display().to_string();
+            (name, run(&a, &opts, job_url.as_deref()).await)
+        }
+        Err(e) => {
+            let _ = flags.start(None);
+            (String::new(), Err(e))
+        }
+    };
+    let (record, problems) = match &result {
+        Ok((summary, dry_run)) => (
+            RunRecord::backup(&name, clock, summary, *dry_run),
+            summary.problems.clone(),
+        ),
+        Err(e) => {
+            eprintln!("alga-batch: {e}");
+            (RunRecord::failed(Command::Backup, &name, clock, e), vec![])
+        }
+    };
+    output::finish(&flags, &record, &problems)
+}
+
+/// The backup options (flags, then the export job file) and the job file's base URL.
+fn options(a: &BackupArgs) -> Result<(BackupOptions, Option<String>)> {
     let spec = match &a.job {
         Some(job) => a.spec().or(export::load_job(job)?),
         None => a.spec(),
     };
     let base_url = spec.base_url.clone();
-    let opts = BackupOptions::from_spec(spec)?;
-    let conn = a.conn.connection(base_url.as_deref())?;
-    let log = opts.log_file.clone();
-    let result = export::run_backup(&opts, conn).await;
-    match (&result, &log) {
+    Ok((BackupOptions::from_spec(spec)?, base_url))
+}
+
+/// Set up logging, run the backup, keep the text log file (`--log-format text`) and print
+/// the human summary; the summary and whether it was a dry run.
+async fn run(
+    a: &BackupArgs,
+    opts: &BackupOptions,
+    job_url: Option<&str>,
+) -> Result<(BackupSummary, bool)> {
+    let flags = &a.output;
+    let text_log = match flags.format() {
+        LogFormat::Text => opts.log_file.clone(),
+        LogFormat::Json => None,
+    };
+    let json_log = opts.log_file.as_deref().filter(|_| text_log.is_none());
+    flags.start(json_log)?;
+    let conn = a.conn.connection(job_url)?;
+    let result = export::run_backup(opts, conn).await;
+    match (&result, &text_log) {
         (Ok(s), Some(path)) => s.append_log(path)?,
         (Err(e), Some(path)) => export::report::append_failure(path, e)?,
         _ => {}
     }
     let summary = result?;
-    if opts.dry_run {
-        return Ok(summary.exit_code());
+    if !opts.dry_run && flags.human() {
+        if opts.quiet {
+            eprintln!("{}", summary.one_line());
+        } else {
+            print_problems(&summary.problems, opts.log_file.is_some());
+            eprintln!("{summary}");
+        }
     }
-    if opts.quiet {
-        eprintln!("{}", summary.one_line());
-    } else {
-        print_problems(&summary.problems, log.is_some());
-        eprintln!("{summary}");
-    }
-    Ok(summary.exit_code())
+    Ok((summary, opts.dry_run))
 }
 
 /// The first problems, then a count of the rest.

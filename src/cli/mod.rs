@@ -1,8 +1,11 @@
 //! The command line (the only user of clap): parse, convert into core options, dispatch.
 
 mod backup_args;
+mod key_file;
+mod output;
 #[cfg(feature = "sandbox")]
 mod sandbox_args;
+mod shell;
 mod undo_args;
 
 use crate::api::ApiKey;
@@ -11,6 +14,7 @@ use crate::connect::Connection;
 use crate::error::{Error, Result, EXIT_OK};
 use crate::import::{self, RunOptions};
 use crate::job::{ValidateOptions, DEFAULT_MAX_UPLOAD_BYTES};
+use crate::record::{Clock, Command as RecordCommand, RunRecord};
 use crate::runner::{Completed, PacingSpec};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -63,6 +67,11 @@ enum Command {
     /// Undo a job from its results CSV: delete the documents it created, list (or redact) its
     /// comments, write an undo results CSV (resumable with --results).
     Undo(undo_args::UndoArgs),
+    /// Print a shell completion script to stdout (bash, zsh, fish, powershell, elvish).
+    Completions(shell::CompletionsArgs),
+    /// Print the man page (roff) to stdout: alga-batch man > alga-batch.1, and
+    /// alga-batch man run > alga-batch-run.1 for each subcommand.
+    Man(shell::ManArgs),
 }
 
 /// Where the server is and who we are.
@@ -107,8 +116,12 @@ impl ConnArgs {
 /// The key from `--api-key-file` or `ALGA_API_KEY`.
 fn read_api_key(file: Option<&std::path::Path>) -> Result<ApiKey> {
     let key = match file {
-        Some(p) => std::fs::read_to_string(p)
-            .map_err(|e| Error::Usage(format!("cannot read api key file {}: {e}", p.display())))?,
+        Some(p) => {
+            key_file::warn_if_open(p);
+            std::fs::read_to_string(p).map_err(|e| {
+                Error::Usage(format!("cannot read api key file {}: {e}", p.display()))
+            })?
+        }
         None => std::env::var("ALGA_API_KEY").map_err(|_| {
             Error::Usage("no API key: set ALGA_API_KEY or pass --api-key-file PATH".into())
         })?,
@@ -219,6 +232,8 @@ struct RunArgs {
     validate: ValidateFlags,
     #[command(flatten)]
     conn: ConnArgs,
+    #[command(flatten)]
+    out: output::OutputFlags,
 }
 
 #[derive(Args, Debug)]
@@ -253,8 +268,19 @@ pub async fn main_entry() -> u8 {
 }
 
 async fn dispatch(cli: Cli) -> Result<u8> {
+    // run, undo and backup set up logging from their own flags.
+    if !matches!(
+        cli.command,
+        Command::Run(_) | Command::Undo(_) | Command::Backup(_)
+    ) {
+        crate::logging::init(crate::logging::LogFormat::Text, None)?;
+    }
     match cli.command {
-        Command::Run(a) => run_cmd(a).await,
+        Command::Run(a) => Ok(run_cmd(a).await),
+        Command::Undo(a) => Ok(undo_args::undo_cmd(a).await),
+        Command::Backup(a) => Ok(backup_args::backup(a).await),
+        Command::Completions(a) => shell::completions(&a),
+        Command::Man(a) => shell::man(&a),
         Command::Validate(a) => {
             let job = import::validate_job(&a.job, &a.validate.options(), false)?;
             eprintln!(
@@ -266,14 +292,29 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         }
         #[cfg(feature = "sandbox")]
         Command::Demo(a) => crate::demo::demo(a.job, a.quiet).await,
-        Command::Backup(a) => backup_args::backup(a).await,
         #[cfg(feature = "sandbox")]
         Command::Sandbox(a) => sandbox_args::serve(a).await,
-        Command::Undo(a) => undo_args::undo_cmd(a).await,
     }
 }
 
-async fn run_cmd(a: RunArgs) -> Result<u8> {
+/// `run`: import, then [`finish_ops`].
+async fn run_cmd(a: RunArgs) -> u8 {
+    let clock = Clock::start();
+    let name = a
+        .job
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let dry_run = a.dry_run;
+    let out = a.out.clone();
+    let result = match out.start(out.log_file.as_deref()) {
+        Ok(()) => run_import_args(a).await,
+        Err(e) => Err(e),
+    };
+    finish_ops(&out, RecordCommand::Run, &name, clock, result, dry_run)
+}
+
+/// The import behind `run`.
+async fn run_import_args(a: RunArgs) -> Result<Completed> {
     let opts = RunOptions {
         job: a.job,
         results: a.results,
@@ -285,16 +326,54 @@ async fn run_cmd(a: RunArgs) -> Result<u8> {
         validate: a.validate.options(),
     };
     let conn = a.conn;
-    let done = import::run_import(&opts, |job| {
+    import::run_import(&opts, |job| {
         conn.connection(job.settings.base_url.as_deref())
     })
-    .await?;
-    Ok(report(done))
+    .await
+}
+
+/// End `run`, `undo` (or `restore`): the human summary (or the error) on stderr, then
+/// [`output::finish`]; the exit code.
+pub(crate) fn finish_ops(
+    out: &output::OutputFlags,
+    command: RecordCommand,
+    name: &str,
+    clock: Clock,
+    result: Result<Completed>,
+    dry_run: bool,
+) -> u8 {
+    let (record, problems) = match &result {
+        Ok(done) => {
+            if out.human() {
+                report(done);
+            }
+            let problems = done.problems.iter().map(problem_line).collect();
+            let record = RunRecord::completed(command, name, clock, done, dry_run);
+            (record, problems)
+        }
+        Err(e) => {
+            eprintln!("alga-batch: {e}");
+            (RunRecord::failed(command, name, clock, e), Vec::new())
+        }
+    };
+    output::finish(out, &record, &problems)
+}
+
+/// A failed or unknown operation, on one line.
+fn problem_line(r: &crate::journal::ResultRow) -> String {
+    format!(
+        "{} ({}, ticket {}): {}: {}",
+        r.source,
+        r.kind,
+        r.ticket,
+        r.status.as_str(),
+        r.error
+    )
 }
 
 /// Print a finished run's summary, then the error that stopped it early if one did; the exit
 /// code.
-pub(crate) fn report(done: Completed) -> u8 {
+pub(crate) fn report(done: &Completed) -> u8 {
     eprintln!("{}", done.summary);
     if let Some(e) = &done.fatal {
         eprintln!("alga-batch: {e}");

@@ -1,7 +1,8 @@
 //! Flags of `alga-batch undo`, and their conversion into [`UndoOptions`].
 
+use super::output::OutputFlags;
 use super::{ConnArgs, ExecFlags};
-use crate::error::Result;
+use crate::record::{Clock, Command};
 use crate::undo::{self, UndoOptions};
 use clap::Args;
 use std::path::PathBuf;
@@ -39,22 +40,39 @@ pub(crate) struct UndoArgs {
     exec: ExecFlags,
     #[command(flatten)]
     conn: ConnArgs,
+    #[command(flatten)]
+    out: OutputFlags,
 }
 
 /// Run `undo`, print the summary, and return the exit code.
-pub(crate) async fn undo_cmd(a: UndoArgs) -> Result<u8> {
-    let opts = UndoOptions {
-        source: a.results_csv,
-        results: a.results,
+pub(crate) async fn undo_cmd(a: UndoArgs) -> u8 {
+    let clock = Clock::start();
+    let name = a
+        .results_csv
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let (out, dry_run) = (a.out.clone(), a.dry_run);
+    let result = match out.start(out.log_file.as_deref()) {
+        Ok(()) => {
+            let opts = options(&a);
+            undo::run_undo(&opts, || a.conn.connection(None)).await
+        }
+        Err(e) => Err(e),
+    };
+    super::finish_ops(&out, Command::Undo, &name, clock, result, dry_run)
+}
+
+/// The undo options these flags ask for.
+fn options(a: &UndoArgs) -> UndoOptions {
+    UndoOptions {
+        source: a.results_csv.clone(),
+        results: a.results.clone(),
         dry_run: a.dry_run,
-        redact_comments: a.redact_comments,
+        redact_comments: a.redact_comments.clone(),
         pacing: a
             .exec
             .pacing_spec()
             .resolve(crate::api::Concurrency::Auto { max: 64 }),
         quiet: a.exec.quiet,
-    };
-    let conn = a.conn;
-    let done = undo::run_undo(&opts, || conn.connection(None)).await?;
-    Ok(super::report(done))
+    }
 }

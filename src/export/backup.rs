@@ -126,6 +126,9 @@ async fn back_up(
         summary.comments = comments::rebuild_csv(store, &ticket_numbers(&ctx)).await?;
     }
     summary.manifest = Some(store.describe(MANIFEST_FILE).into());
+    let entries = manifest.snapshot();
+    summary.manifest_documents = entries.len() as u64;
+    summary.manifest_bytes = entries.values().map(|e| e.bytes).sum();
     summary.budget_reached = budget.is_cancelled().then_some(opts.max_duration).flatten();
     summary.interrupted = runner.stop().interrupted();
     summary.resumed_at = (pass.started_at > 0).then_some(pass.started_at);
@@ -163,6 +166,7 @@ fn fill_stats(summary: &mut BackupSummary, client: &Client, started: Instant) {
     summary.requests = stats.requests;
     summary.retries = stats.retries;
     summary.throttled = stats.throttled;
+    summary.downloaded_bytes = stats.bytes_downloaded;
     summary.elapsed = started.elapsed();
 }
 

@@ -117,6 +117,12 @@ pub struct BackupSummary {
     pub retries: u64,
     /// 429s.
     pub throttled: u64,
+    /// Document bytes read from download bodies, failed attempts included.
+    pub downloaded_bytes: u64,
+    /// Documents listed in the manifest at the end of the run.
+    pub manifest_documents: u64,
+    /// Their bytes, added up.
+    pub manifest_bytes: u64,
     /// Wall time.
     pub elapsed: Duration,
     /// Stopped because `--max-duration` ran out.

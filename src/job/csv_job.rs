@@ -41,24 +41,30 @@ pub(crate) fn read_rows(
     dir: &Path,
     problems: &mut Problems,
 ) -> Vec<RawRow> {
-    let (records, quote_errors) = csv_parse::parse(text, true);
-    for e in &quote_errors {
+    let mut records = csv_parse::Reader::new(text, true);
+    let rows = match records.next() {
+        None => {
+            problems.error(
+                format!("{file}:1"),
+                "the job file is empty: expected a header row",
+            );
+            Vec::new()
+        }
+        Some(header) => match read_header(&header, file, problems) {
+            None => Vec::new(),
+            Some(columns) => records
+                .by_ref()
+                .filter(|r| !r.broken)
+                .filter_map(|r| read_row(&r, &columns, file, dir, problems))
+                .collect(),
+        },
+    };
+    // The quoting errors of the records read (all of them, unless the header was unusable).
+    records.by_ref().for_each(drop);
+    for e in &records.errors {
         problems.error(format!("{file}:{}", e.line), e.message.clone());
     }
-    let Some((header, body)) = records.split_first() else {
-        problems.error(
-            format!("{file}:1"),
-            "the job file is empty: expected a header row",
-        );
-        return Vec::new();
-    };
-    let Some(columns) = read_header(header, file, problems) else {
-        return Vec::new();
-    };
-    body.iter()
-        .filter(|r| !r.broken)
-        .filter_map(|r| read_row(r, &columns, file, dir, problems))
-        .collect()
+    rows
 }
 
 /// Map header names to known columns; warn on unknown ones, error on duplicates or no `ticket`.
@@ -241,8 +247,9 @@ mod tests {
         let text = "ticket,comment_text\nT1,ab\"c\nT2,a,b\nT3,\"open\n";
         let (rows, problems) = rows(text, Path::new("."));
         let locs: Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
-        assert_eq!(locs, ["j.csv:2", "j.csv:4", "j.csv:3"]);
-        assert!(problems[2].message.contains("unquoted comma"));
+        // Row problems as the rows stream by, then the quoting errors of the whole file.
+        assert_eq!(locs, ["j.csv:3", "j.csv:2", "j.csv:4"]);
+        assert!(problems[0].message.contains("unquoted comma"));
         assert!(rows.is_empty());
     }
 

@@ -27,37 +27,57 @@ pub(crate) struct QuoteError {
 /// Parse CSV text: every record (blank lines skipped) and every quoting error.
 /// With `comments`, a line starting with `#` (outside a quoted field) is skipped.
 pub(crate) fn parse(text: &str, comments: bool) -> (Vec<Record>, Vec<QuoteError>) {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = Reader {
-        chars: text.chars().peekable(),
-        line: 1,
-        errors: Vec::new(),
-    };
-    let mut records = Vec::new();
-    while let Some(&c) = reader.chars.peek() {
-        if comments && c == '#' {
-            reader.skip_line();
-            continue;
-        }
-        let errors_before = reader.errors.len();
-        let line = reader.line;
-        let fields = reader.record();
-        let blank = fields.len() == 1 && fields[0].is_empty();
-        if !blank {
-            records.push(Record {
-                line,
-                fields,
-                broken: reader.errors.len() > errors_before,
-            });
-        }
-    }
+    let mut reader = Reader::new(text, comments);
+    let records = reader.by_ref().collect();
     (records, reader.errors)
 }
 
-struct Reader<'a> {
+/// The records of CSV text one at a time (a large job is never held twice in memory); the
+/// quoting errors met so far are in [`Reader::errors`].
+pub(crate) struct Reader<'a> {
     chars: Peekable<Chars<'a>>,
     line: usize,
-    errors: Vec<QuoteError>,
+    comments: bool,
+    /// Quoting errors met so far.
+    pub(crate) errors: Vec<QuoteError>,
+}
+
+impl Iterator for Reader<'_> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        while let Some(&c) = self.chars.peek() {
+            if self.comments && c == '#' {
+                self.skip_line();
+                continue;
+            }
+            let errors_before = self.errors.len();
+            let line = self.line;
+            let fields = self.record();
+            let blank = fields.len() == 1 && fields[0].is_empty();
+            if !blank {
+                return Some(Record {
+                    line,
+                    fields,
+                    broken: self.errors.len() > errors_before,
+                });
+            }
+        }
+        None
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of `text` (a leading BOM is skipped); `comments`: skip `#` lines.
+    pub(crate) fn new(text: &'a str, comments: bool) -> Reader<'a> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        Reader {
+            chars: text.chars().peekable(),
+            line: 1,
+            comments,
+            errors: Vec::new(),
+        }
+    }
 }
 
 impl Reader<'_> {

@@ -67,15 +67,18 @@ pub(crate) fn read_utf8(
     };
     match String::from_utf8(bytes) {
         Ok(text) => Some(text),
-        Err(e) => {
-            report_bad_lines(e.as_bytes(), file, problems);
-            Some(String::from_utf8_lossy(e.as_bytes()).into_owned())
-        }
+        // A few bad lines (one odd character): the rest is still checked. Many: it is not a
+        // text file, and checking its "rows" would only bury the cause under noise.
+        Err(e) => match report_bad_lines(e.as_bytes(), file, problems) {
+            true => Some(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            false => None,
+        },
     }
 }
 
-/// Name each line that is not valid UTF-8, with the column (byte) of the first bad byte.
-fn report_bad_lines(bytes: &[u8], file: &str, problems: &mut Problems) {
+/// Name each line that is not valid UTF-8, with the column (byte) of the first bad byte;
+/// whether they were few enough to go on checking the rest.
+fn report_bad_lines(bytes: &[u8], file: &str, problems: &mut Problems) -> bool {
     let mut reported = 0usize;
     let mut more = 0usize;
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -98,9 +101,10 @@ fn report_bad_lines(bytes: &[u8], file: &str, problems: &mut Problems) {
     if more > 0 {
         problems.error(
             file.to_string(),
-            format!("{more} more lines are not valid UTF-8"),
+            format!("{more} more lines are not valid UTF-8: this does not look like a text file; nothing else was checked"),
         );
     }
+    more == 0
 }
 
 /// 1-based line of a byte offset in `text`.

@@ -277,6 +277,30 @@ fn load_map(
     (problems.error_count() == errors_before).then_some(map)
 }
 
+/// Whether an attachment name read from an export stays inside the attachment folder: the
+/// export's data is not the job author's, so an absolute path or a `..` that climbs out
+/// (`../../home/me/.ssh/id_rsa`) is an error rather than an upload.
+fn stays_inside(name: &str, at: &str, problems: &mut Problems) -> bool {
+    use std::path::Component;
+    let mut depth = 0usize;
+    let inside = Path::new(name).components().all(|c| match c {
+        Component::Normal(_) => {
+            depth += 1;
+            true
+        }
+        Component::CurDir => true,
+        Component::ParentDir => depth.checked_sub(1).map(|d| depth = d).is_some(),
+        Component::RootDir | Component::Prefix(_) => false,
+    });
+    if !inside {
+        problems.error(
+            at,
+            format!("attachment `{name}` is outside the attachment folder: names read from an export must stay inside it"),
+        );
+    }
+    inside
+}
+
 impl Reader<'_> {
     /// One export record to a raw row.
     fn row(&self, r: &Record, problems: &mut Problems) -> Option<RawRow> {
@@ -323,10 +347,12 @@ impl Reader<'_> {
             is_resolution,
         });
         let attachments = self.cols.attachments.map_or_else(Vec::new, |i| {
+            let at = cell(file, line, &col_name(i));
             split_paths(field(i), self.separator)
+                .filter(|name| stays_inside(name, &at, problems))
                 .map(|name| RawAttachment {
                     source: loc.clone(),
-                    loc: cell(file, line, &col_name(i)),
+                    loc: at.clone(),
                     written: name.to_string(),
                     path: self.attachments_dir.join(name),
                 })

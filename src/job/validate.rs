@@ -58,7 +58,7 @@ pub(crate) fn rows_to_items(
     problems: &mut Problems,
 ) -> Vec<JobItem> {
     let mut items = Vec::new();
-    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut seen: HashMap<[u8; 16], String> = HashMap::new();
     for row in rows {
         let comments = row
             .comment
@@ -126,9 +126,10 @@ fn push_items(
 fn note_duplicate(
     row: &RawRow,
     ticket: &TicketRef,
-    seen: &mut HashMap<String, String>,
+    seen: &mut HashMap<[u8; 16], String>,
     problems: &mut Problems,
 ) {
+    use sha2::{Digest, Sha256};
     let comment = row
         .comment
         .as_ref()
@@ -138,12 +139,16 @@ fn note_duplicate(
         .iter()
         .map(|a| a.path.display().to_string())
         .collect();
-    let key = format!(
-        "{}\u{0}{}\u{0}{}",
-        ticket.to_string().to_lowercase(),
-        comment.unwrap_or_default(),
-        files.join("\u{0}")
-    );
+    // A digest, not the text: a large job keeps 16 bytes per row here, not a copy of it.
+    let digest = Sha256::new()
+        .chain_update(ticket.to_string().to_lowercase())
+        .chain_update([0])
+        .chain_update(comment.unwrap_or_default())
+        .chain_update([0])
+        .chain_update(files.join("\u{0}"))
+        .finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
     if let Some(first) = seen.get(&key) {
         problems.warn(
             &row.loc,

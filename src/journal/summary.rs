@@ -37,6 +37,10 @@ pub struct Summary {
     pub throttled: u64,
     /// Retries.
     pub retries: u64,
+    /// File bytes uploaded (every attempt).
+    pub uploaded_bytes: u64,
+    /// Document bytes downloaded (every attempt).
+    pub downloaded_bytes: u64,
     /// Wall time.
     pub elapsed: Duration,
     /// The server's refill rate the client learned, per second ("server allows ~10/s").

@@ -285,6 +285,8 @@ impl Session {
             done.summary.learned_rate_per_s = stats.learned_rate_per_s;
             let auto = matches!(r.pacing().concurrency, crate::api::Concurrency::Auto { .. });
             done.summary.concurrency = Some((r.client().concurrency_limits(), auto));
+            done.summary.uploaded_bytes = stats.bytes_uploaded;
+            done.summary.downloaded_bytes = stats.bytes_downloaded;
         }
         done.summary.elapsed = self.started.elapsed();
         done

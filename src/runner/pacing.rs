@@ -156,8 +156,8 @@ impl Runner {
         // After a stop, nothing waits for its turn to be sent.
         cfg.give_up = Some(stop.cancel.soft.clone());
         adjust(&mut cfg);
-        let client = Client::new(cfg)
-            .map_err(|e| Error::Fatal(format!("cannot build http client: {e}")))?;
+        let client =
+            Client::new(cfg).map_err(|e| Error::Fatal(format!("cannot build http client: {e}")))?;
         Ok(Runner {
             client,
             policy: pacing.retry_policy(),

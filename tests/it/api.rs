@@ -1,6 +1,7 @@
 //! The HTTP client against a scripted loopback server: wire format, error mapping, the shared
 //! 429 gate, retries and the secrecy of the API key.
 
+mod hostile;
 mod learn;
 mod resolve;
 mod server;

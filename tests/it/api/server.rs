@@ -19,6 +19,10 @@ pub(super) enum Reply {
     Early(Vec<u8>),
     /// Read the request, then never answer (the connection stays open).
     Hang,
+    /// Write these bytes (a response cut short), then close the connection.
+    Cut(Vec<u8>),
+    /// Write the reply one byte at a time, pausing this long before each byte.
+    Trickle(Vec<u8>, std::time::Duration),
     /// Read and count the body without keeping it (`Recorded::body` holds its length as
     /// decimal text), then answer.
     Discard(Vec<u8>),
@@ -138,6 +142,18 @@ async fn serve(
                 }
             }
             Some(Reply::Hang) => std::future::pending::<()>().await,
+            Some(Reply::Cut(bytes)) => {
+                let _ = sock.write_all(&bytes).await;
+                return;
+            }
+            Some(Reply::Trickle(bytes, pause)) => {
+                for b in bytes {
+                    tokio::time::sleep(pause).await;
+                    if sock.write_all(&[b]).await.is_err() {
+                        return;
+                    }
+                }
+            }
             Some(Reply::Close | Reply::Early(_) | Reply::Discard(_)) | None => return,
         }
     }
