@@ -108,6 +108,19 @@ pub struct BackupFigures {
     pub continue_at: Option<u64>,
 }
 
+/// Requests in flight allowed per kind at the end of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConcurrencyFigures {
+    /// Found from the server's latency (`--concurrency auto`), or fixed.
+    pub auto: bool,
+    /// Comment posts.
+    pub comment_posts: u32,
+    /// Uploads.
+    pub uploads: u32,
+    /// Reads, lookups, downloads and deletes.
+    pub reads: u32,
+}
+
 /// A finished command, as `--json` prints it and `--metrics-file` exports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
@@ -144,6 +157,11 @@ pub struct RunRecord {
     pub uploaded_bytes: u64,
     /// Document bytes read by downloads.
     pub downloaded_bytes: u64,
+    /// The server's refill rate the client learned, in requests per second (`null` until
+    /// learned, e.g. a limiter that sent no headers).
+    pub learned_rate_per_s: Option<f64>,
+    /// The concurrency limits at the end (run, undo, restore).
+    pub concurrency: Option<ConcurrencyFigures>,
     /// The results CSV (run, undo), when one was written.
     pub results: Option<PathBuf>,
     /// The manifest (backup).
@@ -176,6 +194,8 @@ impl RunRecord {
             throttled: 0,
             uploaded_bytes: 0,
             downloaded_bytes: 0,
+            learned_rate_per_s: None,
+            concurrency: None,
             results: None,
             manifest: None,
             backup: None,
@@ -203,6 +223,15 @@ impl RunRecord {
         r.throttled = s.throttled;
         r.uploaded_bytes = s.uploaded_bytes;
         r.downloaded_bytes = s.downloaded_bytes;
+        r.learned_rate_per_s = s.learned_rate_per_s;
+        r.concurrency = s
+            .concurrency
+            .map(|([comment_posts, uploads, reads], auto)| ConcurrencyFigures {
+                auto,
+                comment_posts,
+                uploads,
+                reads,
+            });
         r.results = s.results.clone();
         r
     }
