@@ -224,14 +224,15 @@ impl RunRecord {
         r.uploaded_bytes = s.uploaded_bytes;
         r.downloaded_bytes = s.downloaded_bytes;
         r.learned_rate_per_s = s.learned_rate_per_s;
-        r.concurrency = s
-            .concurrency
-            .map(|([comment_posts, uploads, reads], auto)| ConcurrencyFigures {
-                auto,
-                comment_posts,
-                uploads,
-                reads,
-            });
+        r.concurrency =
+            s.concurrency.map(
+                |([comment_posts, uploads, reads], auto)| ConcurrencyFigures {
+                    auto,
+                    comment_posts,
+                    uploads,
+                    reads,
+                },
+            );
         r.results = s.results.clone();
         r
     }

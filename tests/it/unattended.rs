@@ -204,7 +204,10 @@ async fn json_summaries_of_undo_and_backup_and_backup_metrics_count_the_manifest
     assert_eq!(json["counts"]["deleted"], 3);
     assert_eq!(json["results"], "u.csv");
     assert_eq!(json["concurrency"]["auto"], true, "{json}");
-    assert!(json["concurrency"]["reads"].as_u64().unwrap() >= 1, "{json}");
+    assert!(
+        json["concurrency"]["reads"].as_u64().unwrap() >= 1,
+        "{json}"
+    );
     // Four quick requests teach no rate yet (it takes 8 answers over 2 s): null, present.
     assert!(json["learned_rate_per_s"].is_null(), "{json}");
     let backup = env
