@@ -25,7 +25,8 @@ pub(crate) use client::track_sent;
 pub use client::Client;
 pub use config::{ApiKey, ClientConfig, ClientStats};
 pub use error::{ApiError, RetryClass, NOTHING_STORED};
-pub use transfer::{Download, Uploaded};
+pub use multipart::UploadBytes;
+pub use transfer::{Download, StreamSource, UploadSource, Uploaded};
 pub use types::{
     Comment, DataEnvelope, Document, NewComment, Pagination, Ticket, TicketPage, TicketQuery,
 };

@@ -52,11 +52,14 @@ pub enum Status {
     Missing,
     /// Undo: the comment's text was replaced (`--redact-comments`).
     Redacted,
+    /// Restore: on the target before the run (found by a check); nothing was sent, and undo
+    /// leaves it alone.
+    Present,
 }
 
 impl Status {
     /// Nothing left to do: created or existing (a job), deleted, missing or redacted (an
-    /// undo).
+    /// undo), present (a restore).
     pub fn is_done(self) -> bool {
         matches!(
             self,
@@ -65,6 +68,7 @@ impl Status {
                 | Status::Deleted
                 | Status::Missing
                 | Status::Redacted
+                | Status::Present
         )
     }
 
@@ -81,6 +85,7 @@ impl Status {
             Status::Deleted => "deleted",
             Status::Missing => "missing",
             Status::Redacted => "redacted",
+            Status::Present => "present",
         }
     }
 }

@@ -220,7 +220,10 @@ impl Session {
         };
         journal::write_atomic(&path, &rows)?;
         summary.results = Some(path);
-        let requests = tasks.len() as u64;
+        let requests = tasks
+            .iter()
+            .filter(|t| t.op.blocked.is_none() && t.op.extra.present.is_none())
+            .count() as u64;
         eprintln!(
             "{}",
             estimate(requests, pacing.rate_per_minute, pacing.burst)
@@ -311,7 +314,14 @@ fn planned_row(task: &Task) -> (Outcome, ResultRow) {
         }
         (Ok(id), None) => {
             row.ticket_id = id.to_string();
-            Outcome::Planned
+            match task.op.extra.present {
+                Some(found) => {
+                    exec::set_found_id(&mut row, &task.op.kind, found);
+                    row.error.clone_from(&task.op.extra.note);
+                    Outcome::Present
+                }
+                None => Outcome::Planned,
+            }
         }
         (Err(e), None) => {
             row.error = e.clone();
@@ -425,6 +435,7 @@ mod tests {
                 is_internal: false,
                 is_resolution: false,
             }),
+            extra: Default::default(),
         });
         assert_eq!(prior(None), Prior::Fresh);
         row.status = journal::Status::Failed;
