@@ -1,6 +1,7 @@
 //! The command line (the only user of clap): parse, convert into core options, dispatch.
 
 mod backup_args;
+mod restore_args;
 #[cfg(feature = "sandbox")]
 mod sandbox_args;
 mod undo_args;
@@ -21,7 +22,8 @@ Exit codes:
   2    invalid usage or job file (nothing was sent)
   3    fatal: API key rejected (401) or not allowed to write (403), server unreachable,
        results file unwritable
-  4    the results file (run, undo) or the output folder (backup) is in use by another run
+  4    the results file (run, undo, restore) or the output folder (backup) is in use by
+       another run
   130  interrupted (Ctrl-C)
 
 The API key is read from ALGA_API_KEY or from --api-key-file; it is never accepted as a flag
@@ -62,6 +64,9 @@ enum Command {
     /// Undo a job from its results CSV: delete the documents it created, list (or redact) its
     /// comments, write an undo results CSV (resumable with --results).
     Undo(undo_args::UndoArgs),
+    /// Put a backup back into Alga, in place or into another instance: upload its documents
+    /// and post its comments where they are missing (resumable with --results).
+    Restore(restore_args::RestoreArgs),
 }
 
 /// Where the server is and who we are.
@@ -119,7 +124,7 @@ fn read_api_key(file: Option<&std::path::Path>) -> Result<ApiKey> {
     Ok(ApiKey::new(key))
 }
 
-/// How requests are paced and retried (shared by `run`, `undo` and `backup`).
+/// How requests are paced and retried (shared by `run`, `undo`, `restore` and `backup`).
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct ExecFlags {
     /// Operations in flight at once (for `backup`: tickets, each downloading its documents in
@@ -248,6 +253,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         #[cfg(feature = "sandbox")]
         Command::Sandbox(a) => sandbox_args::serve(a).await,
         Command::Undo(a) => undo_args::undo_cmd(a).await,
+        Command::Restore(a) => restore_args::restore_cmd(a).await,
     }
 }
 

@@ -7,6 +7,7 @@ mod env;
 mod exactly_once;
 mod failures;
 mod import;
+mod restore;
 mod resume;
 mod sandbox;
 mod undo;
