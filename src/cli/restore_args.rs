@@ -64,7 +64,7 @@ pub(crate) struct RestoreArgs {
     /// Do not restore documents.
     #[arg(long)]
     no_documents: bool,
-    /// Text of each restored comment (placeholders below); default:
+    /// Text of each restored comment (placeholders below; \n is a line break); default:
     /// "Originally posted by {author} on {date}\n\n{text}".
     #[arg(long, value_name = "TEXT")]
     comment_template: Option<String>,

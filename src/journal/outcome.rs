@@ -15,7 +15,7 @@
 //! | `planned`   | dry run: would be sent                                           | sent          |
 //! | `sending`   | journal only: the create was about to be sent (a crash left it)  | reconciled    |
 //! | `deleted`, `missing`, `redacted` | undo: deleted, already gone (404), text replaced | skipped |
-//! | `present`   | restore: on the target before the run (same id, or same name and content, | skipped |
+//! | `present`   | restore: on the target before the run (same id, or same name and content, | checked again |
 //! |             | or an earlier restore's); nothing sent, and undo leaves it alone |               |
 
 use super::row::Status;

@@ -218,8 +218,8 @@ async fn resolve(
     let resolved = match numbers.is_empty() {
         true => HashMap::new(),
         false => {
-            let hard = &runner.stop().cancel.hard;
-            resolve_tickets(runner.client(), runner.policy(), &numbers, hard)
+            let soft = &runner.stop().cancel.soft;
+            resolve_tickets(runner.client(), runner.policy(), &numbers, soft)
                 .await
                 .map_err(|e| api_fatal(runner, e))?
         }

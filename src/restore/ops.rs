@@ -310,4 +310,73 @@ mod tests {
         assert_eq!(name, "document-1");
         assert!(note.ends_with("is empty"), "{note}");
     }
+
+    fn source_comment(text: &str, resolution: bool) -> SourceComment {
+        let c = serde_json::json!({
+            "comment_id": Uuid::from_u128(5),
+            "ticket_id": Uuid::from_u128(6),
+            "comment_text": text,
+            "is_internal": true,
+            "is_resolution": resolution,
+            "created_by_name": "Ann",
+        });
+        SourceComment {
+            source: "TIC1/comments.jsonl:3".into(),
+            comment: Ok(serde_json::from_value(c).unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_comment_becomes_posts_keyed_by_its_id_part_and_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = Template::compile(crate::restore::DEFAULT_TEMPLATE).unwrap();
+        let b = Builder {
+            store: Arc::new(crate::store::FolderStore::new(dir.path(), false)),
+            template: &template,
+        };
+        let ticket = SourceTicket {
+            number: Some("TIC1".into()),
+            ..SourceTicket::default()
+        };
+        let short = b.comment(&ticket, &source_comment("hi", true), &target(1));
+        assert_eq!(short.len(), 1);
+        assert_eq!(short[0].op.source, "TIC1/comments.jsonl:3");
+        assert_eq!(short[0].op.ticket_id, Some(Uuid::from_u128(1)));
+        let long = "y".repeat(body::MAX_CHARS);
+        let parts = b.comment(&ticket, &source_comment(&long, true), &target(1));
+        let specs: Vec<(&str, bool, bool)> = parts
+            .iter()
+            .map(|p| match &p.op.kind {
+                OpKind::Comment(c) => (p.op.source.as_str(), c.is_internal, c.is_resolution),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            specs,
+            [
+                ("TIC1/comments.jsonl:3 (part 1/2)", true, false),
+                ("TIC1/comments.jsonl:3 (part 2/2)", true, true),
+            ],
+            "internal on both, the resolution on the text"
+        );
+        assert_eq!(
+            parts[0].op.op_key, short[0].op.op_key,
+            "part 1 keeps the key"
+        );
+        assert_ne!(parts[1].op.op_key, parts[0].op.op_key);
+        let id = Uuid::from_u128(5).to_string();
+        assert_eq!(
+            parts[1].op.extra.metadata,
+            [(METADATA_SOURCE_COMMENT.to_string(), id)]
+        );
+        let damaged = SourceComment {
+            source: "TIC1/comments.jsonl:4".into(),
+            comment: Err("backup line damaged: eof".into()),
+        };
+        let blocked = b.comment(&ticket, &damaged, &target(1));
+        assert_eq!(
+            blocked[0].op.blocked.as_deref(),
+            Some("backup line damaged: eof")
+        );
+    }
 }

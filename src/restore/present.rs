@@ -7,10 +7,11 @@
 //! - A comment is present when its backed-up id is still on the ticket and not deleted, or
 //!   when a comment carries its op key in `metadata` (an earlier restore posted it).
 //!
-//! Present operations are recorded `present` and nothing is sent for them. Operations an
-//! earlier run of the same results file finished are skipped by the runner, and those whose
-//! outcome it left unknown are reconciled by the executor: neither is checked here. A ticket
-//! UUID the target does not know (404) is reported as unresolved.
+//! Present operations are recorded `present` and nothing is sent for them (the next run looks
+//! again). Operations an earlier run of the same results file finished are skipped by the
+//! runner, and those whose outcome it left unknown are reconciled by the executor: neither is
+//! checked here, and documents they recorded are never matched. A ticket UUID the target does
+//! not know (404) is reported as unresolved.
 
 use super::ops::{Planned, Probe};
 use crate::api::{ApiError, Client};
@@ -55,7 +56,8 @@ pub(crate) async fn check(
         .collect();
     let by_ticket = pending(planned, previous);
     let (client, policy) = (runner.client(), runner.policy());
-    let cancel = &runner.stop().cancel.hard;
+    // Nothing is sent yet: the first Ctrl-C stops the check (exit 130).
+    let cancel = &runner.stop().cancel.soft;
     let checked: Vec<(Uuid, TicketFindings)> = futures::stream::iter(by_ticket)
         .map(|(ticket, probes)| {
             let claimed = &claimed;

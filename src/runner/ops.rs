@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::exec::{self, ExecConfig, Prior, Progress, ProgressMode, Reconciler, Task};
 use crate::job::{Problem, Severity};
 use crate::journal::{self, latest_by_key, now_rfc3339, Outcome, ResultRow, Summary};
-use crate::plan::Operation;
+use crate::plan::{OpKind, Operation};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -247,11 +247,18 @@ impl Session {
             ProgressMode::Auto
         };
         let progress = Progress::start(tasks.len() as u64, opts.verb, mode, runner.client());
+        // Documents earlier runs recorded, and those a producer found present (restore), are
+        // never taken by reconciliation for another operation.
+        let present = tasks
+            .iter()
+            .filter(|t| matches!(t.op.kind, OpKind::Upload { .. }))
+            .filter_map(|t| t.op.extra.present);
         let claimed = self
             .previous
             .values()
             .filter(|r| r.status.is_done())
-            .filter_map(|r| r.document_id.parse::<Uuid>().ok());
+            .filter_map(|r| r.document_id.parse::<Uuid>().ok())
+            .chain(present);
         let reconciler = Reconciler::new(claimed);
         let cfg = ExecConfig {
             concurrency: runner.pacing().concurrency,

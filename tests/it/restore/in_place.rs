@@ -1,5 +1,6 @@
 //! Disaster recovery in place: after three documents are deleted from A, a restore into A
-//! uploads exactly those three and posts no comment.
+//! uploads exactly those three and posts no comment (even after a dry run recorded everything
+//! as present in its results file).
 
 use super::{all_documents, creates, statuses, ticket_id, World, TICKETS};
 use crate::env::{code, count_requests, text, KEY};
@@ -11,6 +12,15 @@ async fn a_restore_in_place_uploads_exactly_the_deleted_documents_and_no_comment
     let w = World::new(TICKETS).await;
     let a = &w.a.sandbox;
     let before = all_documents(a);
+    // A dry run first, into the results file the real run uses: it finds everything present,
+    // and that must not keep the real run from looking again.
+    let plan = w.restore_into_a("r.csv", &["--dry-run"]).await;
+    assert_eq!(code(&plan), 0, "{}", text(&plan));
+    assert!(
+        text(&plan).contains("would restore: 0 documents to upload (0 B), 0 comments to post, 20 already on the target"),
+        "{}",
+        text(&plan)
+    );
     let client = Client::new(ClientConfig::new(a.base_url(), ApiKey::new(KEY.into()))).unwrap();
     let mut gone = Vec::new();
     for (number, name) in [

@@ -90,18 +90,15 @@ async fn a_ticket_map_and_a_ticket_subset_send_tickets_elsewhere() {
     let moved: Vec<String> = comments(&w.b, "TIC001006")
         .iter()
         .filter_map(|c| c["comment_text"].as_str())
-        .filter(|t| t.starts_with("Originally posted by"))
-        .map(|t| t.rsplit("\n\n").next().unwrap().to_string())
+        .filter_map(|t| t.strip_prefix("Originally posted by Sandbox User on "))
+        .map(|t| t.split_once("\n\n").unwrap().1.to_string())
         .collect();
-    assert_eq!(
-        moved,
-        [
-            "First, with \"quotes\"\nand a second line",
-            "Internal note",
-            "Resolved: replaced the toner."
-        ]
-        .map(|t| t.rsplit("\n\n").next().unwrap().to_string())
-    );
+    let texts = [
+        "First, with \"quotes\"\nand a second line",
+        "Internal note",
+        "Resolved: replaced the toner.",
+    ];
+    assert_eq!(moved, texts, "TIC001001's comments, in order, on TIC001006");
     let rows = w.rows("r.csv");
     assert!(
         rows.iter()
