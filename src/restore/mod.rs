@@ -58,7 +58,7 @@ pub struct RestoreOptions {
     pub documents: bool,
     /// Restore comments.
     pub comments: bool,
-    /// Comment template (default [`DEFAULT_TEMPLATE`]).
+    /// Comment template (default: a header with the original author and date, then the text).
     pub template: Option<String>,
     /// Resolve, check and write the plan; send nothing.
     pub dry_run: bool,
@@ -167,7 +167,7 @@ async fn prepare(opts: &RestoreOptions) -> Result<Inputs> {
     }
     let tickets = targets::select(backup.tickets, &opts.tickets).map_err(|missing| {
         Error::Usage(format!(
-            "not in the backup at {location}: {}",
+            "nothing to restore for {} in the backup at {location} (not backed up, or only what              --no-documents/--no-comments leave out)",
             missing.join(", ")
         ))
     })?;

@@ -8,6 +8,25 @@ use crate::env::{code, text};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unresolved_ticket_stops_the_restore_with_exit_2_unless_skipped() {
     let w = World::new(5).await;
+    for (args, said) in [
+        (
+            &["--ticket", "TIC009999"][..],
+            "nothing to restore for TIC009999",
+        ),
+        (
+            &["--comment-template", "by {author}"][..],
+            "{text} exactly once",
+        ),
+        (
+            &["--no-comments", "--no-documents"][..],
+            "leave nothing to restore",
+        ),
+    ] {
+        let out = w.restore_into_b("r.csv", args).await;
+        assert_eq!(code(&out), 2, "{}", text(&out));
+        assert!(text(&out).contains(said), "{}", text(&out));
+    }
+    assert!(w.b.request_log().is_empty(), "usage errors need no server");
     let out = w.restore_into_b("r.csv", &[]).await;
     assert_eq!(code(&out), 2, "{}", text(&out));
     let said = text(&out);
