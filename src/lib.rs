@@ -8,7 +8,8 @@
 //! Outcome --channel--> journal writer (sole owner of the results CSV, one flushed row per op)
 //! ```
 //! Modules: `api` (the only reqwest user), `job`, `plan`, `exec`, `journal`, `export`,
-//! `store` (where backups go), `sandbox` (the only axum user), `cli` (the only clap user).
+//! `store` (where backups go), `restore` (backups back into Alga), `undo`, `runner` (what every
+//! command shares), `sandbox` (the only axum user), `cli` (the only clap user).
 //!
 //! Cargo feature `sandbox` (default on): the local server (`sandbox`, `demo`) and axum with it.
 //! `cargo build --release --no-default-features` builds the client alone, e.g. for cron hosts.
@@ -29,6 +30,7 @@ pub mod metrics;
 mod mutex;
 pub mod plan;
 pub mod record;
+pub mod restore;
 pub mod runner;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -7,6 +7,7 @@
 //! the async threads, several at once), except those whose hash an earlier run recorded
 //! ([`KnownHashes`]); it never touches the network.
 
+use crate::api::StreamSource;
 use crate::error::{Error, Result};
 use crate::job::{Action, CommentSpec, Job, TicketRef, UploadSpec};
 use crate::journal::{ResultRow, Status};
@@ -33,6 +34,9 @@ pub enum OpKind {
         sha256: String,
         /// MIME type guessed from the extension.
         mime: String,
+        /// Where the bytes come from when they are not read from `spec.path` (a backup
+        /// object, opened afresh for every attempt).
+        stream: Option<StreamSource>,
     },
     /// Undo: delete a document (idempotent; 404 means already gone).
     DeleteDocument {
@@ -85,6 +89,21 @@ pub struct Operation {
     pub blocked: Option<String>,
     /// What to do.
     pub kind: OpKind,
+    /// What the producer adds (restore); empty for imports and undo.
+    pub extra: OpExtra,
+}
+
+/// What a producer knows of an operation beyond the operation itself (restore).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpExtra {
+    /// Found on the target before the run (the comment's or the document's id): recorded as
+    /// `present`, nothing is sent.
+    pub present: Option<Uuid>,
+    /// A remark for the row's `error` column when the operation ends done (a changed name,
+    /// how presence was found).
+    pub note: String,
+    /// More keys for the `metadata` of a created comment.
+    pub metadata: Vec<(String, String)>,
 }
 
 /// Hashes recorded by an earlier run, by file path: reused when the file has not changed.
@@ -175,6 +194,7 @@ pub async fn plan(
                 mime: guess_mime(&u.name),
                 spec: u.clone(),
                 sha256: hashes.get(&u.path).cloned().unwrap_or_default(),
+                stream: None,
             },
         };
         let content = content_key(&item.ticket, &kind);
@@ -187,6 +207,7 @@ pub async fn plan(
             ticket_id: None,
             blocked: None,
             kind,
+            extra: OpExtra::default(),
         });
     }
     Ok(ops)

@@ -29,7 +29,8 @@ pub use error::{ApiError, RetryClass, NOTHING_STORED};
 pub use limiter::{
     Limiter, LimiterConfig, Limiters, Outcome as LimitOutcome, Permit, RequestClass,
 };
-pub use transfer::{Download, Uploaded};
+pub use multipart::UploadBytes;
+pub use transfer::{Download, StreamSource, UploadSource, Uploaded};
 pub use types::{
     Comment, DataEnvelope, Document, NewComment, Pagination, Ticket, TicketPage, TicketQuery,
 };

@@ -3,13 +3,15 @@
 //! reqwest's own form escapes `"` in names with a backslash and keeps raw CR/LF, which the
 //! server's parser (undici) does not read back; here the name is a plain UTF-8
 //! `filename="..."` with `"`, CR and LF written as `%22`, `%0D`, `%0A` (what browsers send),
-//! never `filename*=` (the server answers 500 to that). The file is read from disk in chunks,
-//! and its size and sha256 are computed as the chunks go out.
+//! never `filename*=` (the server answers 500 to that). The file is read from disk in chunks
+//! (or taken from any byte stream: a backup object), and its size and sha256 are computed as
+//! the chunks go out.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use futures::{stream, Stream, StreamExt};
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -48,7 +50,11 @@ impl Progress {
 
 /// The byte stream of a body.
 pub(crate) type BodyStream =
-    std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static>>;
+    std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>>;
+
+/// The bytes of a file to upload, from any source. An error item ends the upload before its
+/// closing boundary is sent (the server stores nothing); its text is the row's error.
+pub type UploadBytes = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
 /// A ready-to-send body.
 pub(crate) struct MultipartBody {
@@ -118,32 +124,43 @@ pub(crate) async fn file_body(
     if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
+    let chunks = ReaderStream::with_capacity(file, CHUNK)
+        .map(|r| r.map_err(|e| std::io::Error::new(e.kind(), format!("cannot read file: {e}"))));
+    Ok(stream_body(chunks.boxed(), meta.len(), name, mime))
+}
+
+/// The streamed body for `expected` bytes coming from `chunks`.
+pub(crate) fn stream_body(
+    chunks: UploadBytes,
+    expected: u64,
+    name: &str,
+    mime: &str,
+) -> MultipartBody {
     let boundary = boundary();
     let head = Bytes::from(part_head(&boundary, name, mime));
     let tail = Bytes::from(part_tail(&boundary));
-    let expected = meta.len();
     let content_length = head.len() as u64 + expected + tail.len() as u64;
     let progress = Arc::new(Mutex::new(Progress::default()));
-    let stream = body_stream(file, expected, head, tail, Arc::clone(&progress));
-    Ok(MultipartBody {
+    let stream = body_stream(chunks, expected, head, tail, Arc::clone(&progress));
+    MultipartBody {
         content_type: format!("multipart/form-data; boundary={boundary}"),
         content_length,
         stream: Box::pin(stream),
         progress,
-    })
+    }
 }
 
 /// head, then the file's chunks (hashed and counted), then tail once the file ended at the
 /// expected length.
 fn body_stream(
-    file: tokio::fs::File,
+    chunks: UploadBytes,
     expected: u64,
     head: Bytes,
     tail: Bytes,
     progress: Arc<Mutex<Progress>>,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static {
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let p_chunks = Arc::clone(&progress);
-    let chunks = ReaderStream::with_capacity(file, CHUNK).map(move |chunk| {
+    let chunks = chunks.map(move |chunk| {
         let mut p = lock(&p_chunks);
         match &chunk {
             Ok(b) => {
@@ -154,12 +171,16 @@ fn body_stream(
                     return Err(std::io::Error::other("file grew during upload"));
                 }
             }
-            Err(e) => p.local_error = Some(format!("cannot read file: {e}")),
+            Err(e) => p.local_error = Some(e.to_string()),
         }
         chunk
     });
     let finish = stream::once(async move {
         let mut p = lock(&progress);
+        if p.local_error.is_some() {
+            // A failed chunk ends the body; a consumer that polls on gets no tail.
+            return Err(std::io::Error::other("the upload's source failed"));
+        }
         if p.bytes != expected {
             p.local_error = Some(format!(
                 "file changed while it was being uploaded ({} of {expected} bytes)",
@@ -240,5 +261,32 @@ mod tests {
             p.sha256(),
             Some(hex::encode(Sha256::digest(&data)).as_str())
         );
+    }
+
+    #[tokio::test]
+    async fn a_failing_source_ends_the_body_without_its_closing_boundary() {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err(std::io::Error::other("backup file damaged: x")),
+        ];
+        let body = stream_body(stream::iter(chunks).boxed(), 3, "a.txt", "text/plain");
+        let tail_of = |ct: &str| part_tail(ct.split("boundary=").nth(1).unwrap());
+        let tail = tail_of(&body.content_type);
+        // Polled to the end, as a consumer that does not stop at the first error would.
+        let mut s = body.stream;
+        let mut sent = Vec::new();
+        while let Some(chunk) = s.next().await {
+            if let Ok(b) = chunk {
+                sent.extend_from_slice(&b);
+            }
+        }
+        assert!(
+            sent.ends_with(b"abc"),
+            "the bytes before the failure went out"
+        );
+        assert!(!sent.ends_with(tail.as_bytes()), "no closing boundary");
+        let p = lock(&body.progress);
+        assert_eq!(p.local_error(), Some("backup file damaged: x"));
+        assert_eq!(p.sha256(), None);
     }
 }

@@ -1,8 +1,10 @@
-//! Streamed uploads and downloads: file bytes never sit whole in memory. An upload's size and
-//! sha256 are computed on the way through; a download is handed over as a stream of chunks
-//! (where they go, and their hash, is the caller's business: `store/`).
+//! Streamed uploads and downloads: file bytes never sit whole in memory. An upload reads a file
+//! or any [`UploadSource`] (a backup object); its size and sha256 are computed on the way
+//! through. A download is handed over as a stream of chunks (where they go, and their hash, is
+//! the caller's business: `store/`).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +16,7 @@ use uuid::Uuid;
 use super::client::{Client, Limit};
 use super::error::ApiError;
 use super::limiter::RequestClass;
-use super::multipart::{file_body, lock};
+use super::multipart::{file_body, lock, stream_body, MultipartBody, UploadBytes};
 use super::response::{disposition_file_name, transport_error};
 use super::types::{DataEnvelope, Document};
 
@@ -56,6 +58,33 @@ impl std::fmt::Debug for Download {
     }
 }
 
+/// Where an upload's bytes come from when they are not a file on disk (a backup object in a
+/// store): opened afresh for every attempt.
+#[async_trait::async_trait]
+pub trait UploadSource: Send + Sync {
+    /// All the bytes, from the start. An error item ends the upload before it is complete, so
+    /// the server stores nothing; the error's text becomes the operation's error.
+    async fn open(&self) -> Result<UploadBytes, String>;
+}
+
+/// A shared [`UploadSource`], as an operation carries it (equal only to itself).
+#[derive(Clone)]
+pub struct StreamSource(pub Arc<dyn UploadSource>);
+
+impl std::fmt::Debug for StreamSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamSource")
+    }
+}
+
+impl PartialEq for StreamSource {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for StreamSource {}
+
 impl Client {
     /// `POST /api/v1/tickets/{id}/documents`: streams `path` as the multipart part `file`,
     /// named `name` (plain UTF-8 `filename="..."`) with part type `mime`.
@@ -69,6 +98,35 @@ impl Client {
         let body = file_body(path, name, mime)
             .await
             .map_err(|e| ApiError::Local(format!("cannot read {}: {e}", path.display())))?;
+        let what = path.display().to_string();
+        self.send_upload(ticket, body, |local| format!("{what}: {local}"))
+            .await
+    }
+
+    /// Like [`Client::upload_document`], with `size` bytes read from `source` (opened for this
+    /// attempt); a source that fails (or yields other than `size` bytes) leaves the upload
+    /// incomplete, and the error is [`ApiError::Local`] with the source's text.
+    pub async fn upload_from(
+        &self,
+        ticket: Uuid,
+        source: &dyn UploadSource,
+        size: u64,
+        name: &str,
+        mime: &str,
+    ) -> Result<Uploaded, ApiError> {
+        let chunks = source.open().await.map_err(ApiError::Local)?;
+        let body = stream_body(chunks, size, name, mime);
+        self.send_upload(ticket, body, |local| local.to_string())
+            .await
+    }
+
+    /// Send a ready multipart body; `local` words a local failure of its source.
+    async fn send_upload(
+        &self,
+        ticket: Uuid,
+        body: MultipartBody,
+        local: impl FnOnce(&str) -> String,
+    ) -> Result<Uploaded, ApiError> {
         let timeout =
             self.inner.create_timeout + Duration::from_secs(body.content_length / SLOWEST_UPLOAD);
         let req = self
@@ -90,8 +148,8 @@ impl Client {
         };
         let progress = lock(&body.progress);
         self.count_bytes(progress.bytes(), 0);
-        if let Some(local) = progress.local_error() {
-            return Err(ApiError::Local(format!("{}: {local}", path.display())));
+        if let Some(failed) = progress.local_error() {
+            return Err(ApiError::Local(local(failed)));
         }
         let envelope: DataEnvelope<Document> = serde_json::from_slice(&answer?)
             .map_err(|e| ApiError::Decode(format!("cannot read uploaded document: {e}")))?;

@@ -3,6 +3,7 @@
 mod backup_args;
 mod key_file;
 mod output;
+mod restore_args;
 #[cfg(feature = "sandbox")]
 mod sandbox_args;
 mod shell;
@@ -26,7 +27,8 @@ Exit codes:
   2    invalid usage or job file (nothing was sent)
   3    fatal: API key rejected (401) or not allowed to write (403), server unreachable,
        results file unwritable
-  4    the results file (run, undo) or the output folder (backup) is in use by another run
+  4    the results file (run, undo, restore) or the output folder (backup) is in use by
+       another run
   130  interrupted (Ctrl-C)
 
 The API key is read from ALGA_API_KEY or from --api-key-file; it is never accepted as a flag
@@ -72,6 +74,9 @@ enum Command {
     /// Print the man page (roff) to stdout: alga-batch man > alga-batch.1, and
     /// alga-batch man run > alga-batch-run.1 for each subcommand.
     Man(shell::ManArgs),
+    /// Put a backup back into Alga, in place or into another instance: upload its documents
+    /// and post its comments where they are missing (resumable with --results).
+    Restore(restore_args::RestoreArgs),
 }
 
 /// Where the server is and who we are.
@@ -133,7 +138,7 @@ fn read_api_key(file: Option<&std::path::Path>) -> Result<ApiKey> {
     Ok(ApiKey::new(key))
 }
 
-/// How requests are paced and retried (shared by `run`, `undo` and `backup`).
+/// How requests are paced and retried (shared by `run`, `undo`, `restore` and `backup`).
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct ExecFlags {
     /// Requests in flight: `auto` (the default for run and undo) finds the server's capacity
@@ -268,10 +273,10 @@ pub async fn main_entry() -> u8 {
 }
 
 async fn dispatch(cli: Cli) -> Result<u8> {
-    // run, undo and backup set up logging from their own flags.
+    // run, undo, backup and restore set up logging from their own flags.
     if !matches!(
         cli.command,
-        Command::Run(_) | Command::Undo(_) | Command::Backup(_)
+        Command::Run(_) | Command::Undo(_) | Command::Backup(_) | Command::Restore(_)
     ) {
         crate::logging::init(crate::logging::LogFormat::Text, None)?;
     }
@@ -294,6 +299,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Demo(a) => crate::demo::demo(a.job, a.quiet).await,
         #[cfg(feature = "sandbox")]
         Command::Sandbox(a) => sandbox_args::serve(a).await,
+        Command::Restore(a) => Ok(restore_args::restore_cmd(a).await),
     }
 }
 

@@ -227,16 +227,20 @@ async fn send(ctx: &Ctx<'_>, task: &Task, ticket: Uuid) -> Attempted<Created> {
     let (client, policy, hard) = (ctx.client, &ctx.cfg.retry, &ctx.cancel.hard);
     match &task.op.kind {
         OpKind::Comment(c) => {
+            let mut metadata = serde_json::json!({
+                METADATA_OP_KEY: task.op.op_key,
+                "alga_batch_job": ctx.cfg.job_name,
+                "alga_batch_source": task.op.source,
+            });
+            for (k, v) in &task.op.extra.metadata {
+                metadata[k] = v.as_str().into();
+            }
             let body = NewComment {
                 comment_text: c.text.clone(),
                 is_internal: c.is_internal,
                 is_resolution: c.is_resolution,
                 suppress_contact_notifications: !ctx.cfg.notify,
-                metadata: Some(serde_json::json!({
-                    METADATA_OP_KEY: task.op.op_key,
-                    "alga_batch_job": ctx.cfg.job_name,
-                    "alga_batch_source": task.op.source,
-                })),
+                metadata: Some(metadata),
             };
             let a = with_retries(client, policy, false, hard, || {
                 client.create_comment(ticket, &body)
@@ -244,9 +248,23 @@ async fn send(ctx: &Ctx<'_>, task: &Task, ticket: Uuid) -> Attempted<Created> {
             .await;
             a.map(|c| Created::Comment(c.comment_id))
         }
-        OpKind::Upload { spec, mime, .. } => {
-            let a = with_retries(client, policy, false, hard, || {
-                client.upload_document(ticket, &spec.path, &spec.name, mime)
+        OpKind::Upload {
+            spec, mime, stream, ..
+        } => {
+            let a = with_retries(client, policy, false, hard, || async {
+                match stream {
+                    Some(s) => {
+                        let source = s.0.as_ref();
+                        client
+                            .upload_from(ticket, source, spec.size, &spec.name, mime)
+                            .await
+                    }
+                    None => {
+                        client
+                            .upload_document(ticket, &spec.path, &spec.name, mime)
+                            .await
+                    }
+                }
             })
             .await;
             a.map(|u| Created::Document {

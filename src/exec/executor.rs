@@ -265,16 +265,35 @@ async fn run_task(ctx: &Ctx<'_>, task: &Task) -> Finished {
         Err(why) => return finish(row, Outcome::Failed(FailClass::Unresolved), why.clone()),
     };
     row.ticket_id = ticket.to_string();
+    if let Some(id) = task.op.extra.present {
+        set_found_id(&mut row, &task.op.kind, id);
+        return finish(row, Outcome::Present, task.op.extra.note.clone());
+    }
     if ctx.cancel.soft.is_cancelled() {
         return match task.prior {
             Prior::Uncertain { since } => unknown(row, since, "not reconciled: run stopped".into()),
             _ => finish(row, Outcome::Cancelled, "not started: run stopped".into()),
         };
     }
-    if task.op.kind.is_create() {
+    let mut done = if task.op.kind.is_create() {
         create::run(ctx, task, ticket, row).await
     } else {
         idempotent::run(ctx, task, ticket, row).await
+    };
+    let note = &task.op.extra.note;
+    if done.outcome.is_done() && done.row.error.is_empty() && !note.is_empty() {
+        done.row.error.clone_from(note);
+    }
+    done
+}
+
+/// Put the id of what an operation found (or created) in its row's comment or document column.
+pub fn set_found_id(row: &mut ResultRow, kind: &OpKind, id: Uuid) {
+    match kind {
+        OpKind::Comment(_) | OpKind::RedactComment { .. } => row.comment_id = id.to_string(),
+        OpKind::Upload { .. } | OpKind::DeleteDocument { .. } => {
+            row.document_id = id.to_string();
+        }
     }
 }
 

@@ -62,6 +62,7 @@ mod tests {
                 },
                 sha256: String::new(),
                 mime: "text/plain".into(),
+                stream: None,
             }
         };
         Operation {
@@ -71,6 +72,7 @@ mod tests {
             ticket_id: None,
             blocked: None,
             kind,
+            extra: Default::default(),
         }
     }
 

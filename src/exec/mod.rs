@@ -13,7 +13,9 @@ pub mod resolve;
 pub mod retry;
 
 pub use cancel::Cancel;
-pub use executor::{base_row, execute, ExecConfig, ExecFatal, ExecOutcome, Prior, Task};
+pub use executor::{
+    base_row, execute, set_found_id, ExecConfig, ExecFatal, ExecOutcome, Prior, Task,
+};
 pub use health::{Health, UNREACHABLE_STREAK};
 pub use progress::{Progress, ProgressMode};
 pub use reconcile::Reconciler;

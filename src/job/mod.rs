@@ -17,6 +17,7 @@ mod validate;
 pub use load::{load_and_validate, load_partial};
 pub use problems::describe;
 pub use split::server_len;
+pub(crate) use split::split_comment;
 
 use std::path::PathBuf;
 use uuid::Uuid;

@@ -15,6 +15,8 @@
 //! | `planned`   | dry run: would be sent                                           | sent          |
 //! | `sending`   | journal only: the create was about to be sent (a crash left it)  | reconciled    |
 //! | `deleted`, `missing`, `redacted` | undo: deleted, already gone (404), text replaced | skipped |
+//! | `present`   | restore: on the target before the run (same id, or same name and content, | checked again |
+//! |             | or an earlier restore's); nothing sent, and undo leaves it alone |               |
 
 use super::row::Status;
 
@@ -58,6 +60,8 @@ pub enum Outcome {
     Missing,
     /// Undo: the comment's text was replaced.
     Redacted,
+    /// Restore: on the target before the run (found by the producer's check); nothing sent.
+    Present,
 }
 
 impl Outcome {
@@ -75,6 +79,7 @@ impl Outcome {
             Outcome::Deleted => Status::Deleted,
             Outcome::Missing => Status::Missing,
             Outcome::Redacted => Status::Redacted,
+            Outcome::Present => Status::Present,
         })
     }
 
@@ -88,6 +93,7 @@ impl Outcome {
                 | Outcome::Deleted
                 | Outcome::Missing
                 | Outcome::Redacted
+                | Outcome::Present
         )
     }
 
@@ -130,6 +136,7 @@ mod tests {
             Outcome::Deleted,
             Outcome::Missing,
             Outcome::Redacted,
+            Outcome::Present,
         ];
         for o in all {
             assert_eq!(o.status().is_none(), o == Outcome::Skipped, "{o:?}");

@@ -52,11 +52,15 @@ pub enum Status {
     Missing,
     /// Undo: the comment's text was replaced (`--redact-comments`).
     Redacted,
+    /// Restore: on the target before the run (found by a check); nothing was sent, undo
+    /// leaves it alone, and the next run checks again.
+    Present,
 }
 
 impl Status {
     /// Nothing left to do: created or existing (a job), deleted, missing or redacted (an
-    /// undo).
+    /// undo). Not `present`: what a restore found on its target is looked for again by the
+    /// next run (it may have gone since, or have been seen only by a dry run).
     pub fn is_done(self) -> bool {
         matches!(
             self,
@@ -81,6 +85,7 @@ impl Status {
             Status::Deleted => "deleted",
             Status::Missing => "missing",
             Status::Redacted => "redacted",
+            Status::Present => "present",
         }
     }
 }

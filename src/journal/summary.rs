@@ -31,6 +31,8 @@ pub struct Summary {
     pub missing: u64,
     /// Undo: comments whose text was replaced.
     pub redacted: u64,
+    /// Restore: on the target before the run (nothing sent).
+    pub present: u64,
     /// HTTP attempts sent.
     pub requests: u64,
     /// 429s received.
@@ -68,6 +70,7 @@ impl Summary {
             Outcome::Deleted => &mut self.deleted,
             Outcome::Missing => &mut self.missing,
             Outcome::Redacted => &mut self.redacted,
+            Outcome::Present => &mut self.present,
         };
         *n += 1;
     }
@@ -109,6 +112,7 @@ impl fmt::Display for Summary {
         push(self.deleted, "deleted");
         push(self.missing, "already gone");
         push(self.redacted, "redacted");
+        push(self.present, "already on the target");
         push(self.planned, "planned");
         push(self.failed, "failed");
         push(

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::exec::{self, ExecConfig, Prior, Progress, ProgressMode, Reconciler, Task};
 use crate::job::{Problem, Severity};
 use crate::journal::{self, latest_by_key, now_rfc3339, Outcome, ResultRow, Summary};
-use crate::plan::Operation;
+use crate::plan::{OpKind, Operation};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -220,7 +220,10 @@ impl Session {
         };
         journal::write_atomic(&path, &rows)?;
         summary.results = Some(path);
-        let requests = tasks.len() as u64;
+        let requests = tasks
+            .iter()
+            .filter(|t| t.op.blocked.is_none() && t.op.extra.present.is_none())
+            .count() as u64;
         eprintln!(
             "{}",
             estimate(requests, pacing.rate_per_minute, pacing.burst)
@@ -244,11 +247,18 @@ impl Session {
             ProgressMode::Auto
         };
         let progress = Progress::start(tasks.len() as u64, opts.verb, mode, runner.client());
+        // Documents earlier runs recorded, and those a producer found present (restore), are
+        // never taken by reconciliation for another operation.
+        let present = tasks
+            .iter()
+            .filter(|t| matches!(t.op.kind, OpKind::Upload { .. }))
+            .filter_map(|t| t.op.extra.present);
         let claimed = self
             .previous
             .values()
             .filter(|r| r.status.is_done())
-            .filter_map(|r| r.document_id.parse::<Uuid>().ok());
+            .filter_map(|r| r.document_id.parse::<Uuid>().ok())
+            .chain(present);
         let reconciler = Reconciler::new(claimed);
         let cfg = ExecConfig {
             concurrency: runner.pacing().lanes(),
@@ -316,7 +326,14 @@ fn planned_row(task: &Task) -> (Outcome, ResultRow) {
         }
         (Ok(id), None) => {
             row.ticket_id = id.to_string();
-            Outcome::Planned
+            match task.op.extra.present {
+                Some(found) => {
+                    exec::set_found_id(&mut row, &task.op.kind, found);
+                    row.error.clone_from(&task.op.extra.note);
+                    Outcome::Present
+                }
+                None => Outcome::Planned,
+            }
         }
         (Err(e), None) => {
             row.error = e.clone();
@@ -430,6 +447,7 @@ mod tests {
                 is_internal: false,
                 is_resolution: false,
             }),
+            extra: Default::default(),
         });
         assert_eq!(prior(None), Prior::Fresh);
         row.status = journal::Status::Failed;

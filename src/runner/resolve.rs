@@ -125,6 +125,7 @@ mod tests {
                 is_internal: false,
                 is_resolution: false,
             }),
+            extra: Default::default(),
         }
     }
 

@@ -111,15 +111,22 @@ fn operation(t: Target, text: &Arc<str>) -> Operation {
         ticket_id,
         blocked,
         kind,
+        extra: Default::default(),
     }
 }
 
 /// Say which rows undo leaves alone, and warn about creates whose outcome is unknown.
 fn report_untouched(sel: &Selection, quiet: bool) {
-    if sel.untouched > 0 && !quiet {
+    let others = sel.untouched - sel.present;
+    if others > 0 && !quiet {
         eprintln!(
-            "{} row(s) left alone (failed, planned, cancelled or unknown outcome: nothing of theirs is known to exist)",
-            sel.untouched
+            "{others} row(s) left alone (failed, planned, cancelled or unknown outcome: nothing of theirs is known to exist)"
+        );
+    }
+    if sel.present > 0 && !quiet {
+        eprintln!(
+            "{} row(s) left alone: the restore found them on the target already (status present), so they are not its own",
+            sel.present
         );
     }
     if sel.in_doubt > 0 {

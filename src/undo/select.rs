@@ -1,8 +1,8 @@
 //! Which rows of a results file undo touches, and which of them an earlier undo already did.
 //!
 //! Pure: results rows in, targets out. Only rows whose latest status is `created` or `existing`
-//! are touched; `failed`, `planned`, `cancelled` and `sending` rows (and rows of an undo) are
-//! never acted on.
+//! are touched; `failed`, `planned`, `cancelled` and `sending` rows, rows of an undo, and what a
+//! restore found on its target already (`present`) are never acted on.
 
 use crate::journal::{latest_by_key, ResultRow, Status};
 use uuid::Uuid;
@@ -52,6 +52,8 @@ pub(crate) struct Selection {
     /// Of those, creates whose outcome is unknown (an interrupted import): the server may hold
     /// them, but their ids are not known until the import is resumed and reconciles them.
     pub(crate) in_doubt: usize,
+    /// Of those, what a restore found on its target before it ran (`present`): never its own.
+    pub(crate) present: usize,
 }
 
 /// Whether undo acts on a row with this (latest) status.
@@ -75,6 +77,9 @@ pub(crate) fn select(rows: Vec<ResultRow>) -> Selection {
                 sel.untouched += 1;
                 if row.outcome_unknown() {
                     sel.in_doubt += 1;
+                }
+                if row.status == Status::Present {
+                    sel.present += 1;
                 }
             }
         }
@@ -187,6 +192,7 @@ mod tests {
             Status::Deleted,
             Status::Missing,
             Status::Redacted,
+            Status::Present,
         ];
         let rows: Vec<ResultRow> = statuses
             .iter()
@@ -201,11 +207,12 @@ mod tests {
         let sel = select(rows);
         assert_eq!(keys(&sel.documents), ["d0", "d1"]);
         assert_eq!(keys(&sel.comments), ["c0", "c1"]);
-        assert_eq!(sel.untouched, 14);
+        assert_eq!(sel.untouched, 16);
         assert_eq!(
             sel.in_doubt, 2,
             "the sending document and comment are in doubt"
         );
+        assert_eq!(sel.present, 2, "a restore's present rows are not its own");
     }
 
     #[test]

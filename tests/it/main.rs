@@ -12,6 +12,7 @@ mod import;
 mod pacing;
 mod props;
 mod props_store;
+mod restore;
 mod resume;
 mod sandbox;
 mod shell;

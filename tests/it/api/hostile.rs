@@ -127,6 +127,7 @@ async fn a_trickled_answer_to_a_create_times_out_then_is_reconciled_not_resent()
         ticket: TicketRef::Number("TIC001000".into()),
         ticket_id: Some(ticket()),
         blocked: None,
+        extra: Default::default(),
         kind: OpKind::Comment(CommentSpec {
             text: "hi".into(),
             is_internal: false,
