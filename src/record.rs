@@ -47,9 +47,10 @@ impl Command {
 }
 
 /// Statuses of `run`, `undo` and `restore` operations (the results CSV's, plus `skipped`).
-pub const OPERATION_STATUSES: [&str; 10] = [
+pub const OPERATION_STATUSES: [&str; 11] = [
     "created",
     "existing",
+    "present",
     "skipped",
     "failed",
     "unknown",
@@ -294,6 +295,7 @@ fn operation_counts(s: &Summary) -> BTreeMap<&'static str, u64> {
     let counts = [
         s.created,
         s.reconciled,
+        s.present,
         s.skipped,
         s.failed,
         s.unknown,

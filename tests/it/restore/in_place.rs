@@ -81,3 +81,16 @@ async fn a_restore_in_place_uploads_exactly_the_deleted_documents_and_no_comment
     assert_eq!(code(&again), 0, "{}", text(&again));
     assert_eq!(creates(a), uploads + 3 + posts, "nothing more is sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_reports_as_json_like_the_other_commands() {
+    let w = World::new(TICKETS).await;
+    let out = w
+        .restore_into_a("json.csv", &["--dry-run", "--json", "--quiet"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let json = crate::unattended::summary_json(&out);
+    assert_eq!(json["command"], "restore", "{json}");
+    assert_eq!(json["name"], "backup", "{json}");
+    assert!(json["counts"]["present"].as_u64().unwrap() > 0, "{json}");
+}
