@@ -4,6 +4,7 @@ use crate::api::ApiKey;
 use crate::connect::Connection;
 use crate::error::{Error, Result};
 use crate::import::{self, RunOptions};
+use crate::runner::Completed;
 use crate::sandbox::{self, SandboxConfig};
 use std::path::PathBuf;
 
@@ -20,9 +21,9 @@ fn demo_job(job: Option<PathBuf>) -> PathBuf {
     }
 }
 
-/// Start a sandbox on an ephemeral loopback port, run the demo job against it, print the
-/// summary and the results path.
-pub async fn demo(job: Option<PathBuf>, quiet: bool) -> Result<u8> {
+/// Start a sandbox on an ephemeral loopback port and run the demo job against it; what the
+/// run did (the CLI prints its summary and the results path).
+pub async fn demo(job: Option<PathBuf>, quiet: bool) -> Result<Completed> {
     let cfg = SandboxConfig {
         quiet: true,
         ..SandboxConfig::default()
@@ -50,5 +51,5 @@ pub async fn demo(job: Option<PathBuf>, quiet: bool) -> Result<u8> {
     })
     .await;
     sb.shutdown().await;
-    Ok(crate::cli::report(&result?))
+    result
 }

@@ -296,7 +296,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             Ok(EXIT_OK)
         }
         #[cfg(feature = "sandbox")]
-        Command::Demo(a) => crate::demo::demo(a.job, a.quiet).await,
+        Command::Demo(a) => Ok(report(&crate::demo::demo(a.job, a.quiet).await?)),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(a) => sandbox_args::serve(a).await,
         Command::Restore(a) => Ok(restore_args::restore_cmd(a).await),

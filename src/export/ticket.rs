@@ -165,7 +165,9 @@ async fn plan(
         .iter()
         .map(|d| (d.document_id, d.document_name.as_str()))
         .collect();
-    let keys = layout::plan_paths(&folder, &listed, known, &present);
+    let known_paths: HashMap<Uuid, &str> =
+        known.iter().map(|(id, e)| (*id, e.path.as_str())).collect();
+    let keys = layout::plan_paths(&folder, &listed, &known_paths, &present);
     Some((folder, keys))
 }
 

@@ -38,7 +38,11 @@ fn shipped_demo_job_is_valid() {
     let job = job.unwrap();
     assert_eq!(job.name, "demo-migration");
     assert_eq!(counts(&job), (54, 7));
-    assert_eq!(job.settings.concurrency, Some(4));
+    assert_eq!(
+        job.settings.concurrency, None,
+        "the demo shows --concurrency auto"
+    );
+    assert_eq!(job.settings.rate_per_minute, Some(60));
     assert_eq!(job.settings.notify, Some(false));
     let first = &job.items[0];
     assert_eq!(first.source, "comments.csv:2");

@@ -17,6 +17,7 @@
 
 mod backup;
 mod body;
+mod check;
 mod ops;
 mod present;
 mod report;
@@ -115,7 +116,7 @@ pub async fn run_restore(
             .for_each(|p| p.op.blocked = Some(why.clone()));
         unresolved.push(why);
     }
-    source::check_files(&*inputs.store, &mut planned, session.previous()).await;
+    check::check_files(&*inputs.store, &mut planned, session.previous()).await;
     let problems = unresolved_problems(&planned, &unresolved, opts.skip_unresolved);
     report::plan(&planned, session.previous(), opts.dry_run, opts.quiet);
     let ops_opts = OpsOptions {

@@ -4,14 +4,11 @@
 //! with "backup file damaged" instead of its end, so the upload is never completed and the
 //! server stores nothing: a damaged file is never uploaded, and nothing is read twice.
 
-use super::ops::{Planned, Probe};
 use crate::api::{UploadBytes, UploadSource};
-use crate::journal::ResultRow;
-use crate::store::{BackupStore, ByteStream, Check, Entry, Presence};
+use crate::store::{BackupStore, ByteStream};
 use bytes::Bytes;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One object of a backup store, with what the manifest says of it.
@@ -38,57 +35,6 @@ impl UploadSource for StoreObject {
         Ok(verified(stream, self.bytes, self.sha256.clone(), label))
     }
 }
-
-/// Look at the backup file of every upload that will be sent (neither present nor finished
-/// by an earlier run) before anything is sent: a missing one, or one whose size differs or
-/// whose content changed since it was recorded (the store re-hashes only a file that shows
-/// a sign of change; the upload stream checks every byte anyway), is blocked.
-pub(crate) async fn check_files(
-    store: &dyn BackupStore,
-    planned: &mut [Planned],
-    previous: &HashMap<String, ResultRow>,
-) {
-    let todo: Vec<(usize, Entry)> = planned
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.op.blocked.is_none() && p.op.extra.present.is_none())
-        .filter(|(_, p)| {
-            !previous
-                .get(&p.op.op_key)
-                .is_some_and(|r| r.status.is_done())
-        })
-        .filter_map(|(i, p)| match &p.probe {
-            Probe::Document { entry, .. } => Some((i, entry.clone())),
-            _ => None,
-        })
-        .collect();
-    let checked: Vec<(usize, Option<String>)> = futures::stream::iter(todo)
-        .map(|(i, e)| async move {
-            let why = match store.check(&e, Check::Trust).await {
-                Ok(c) if c.presence == Presence::Intact => None,
-                Ok(c) if c.presence == Presence::Missing => {
-                    Some(format!("backup file missing: {}", store.describe(&e.path)))
-                }
-                Ok(_) => Some(format!(
-                    "backup file damaged: {}: its size or sha256 differs from the manifest",
-                    store.describe(&e.path)
-                )),
-                Err(err) => Some(format!("cannot check the backup file: {err}")),
-            };
-            (i, why)
-        })
-        .buffer_unordered(FILE_CHECKS)
-        .collect()
-        .await;
-    for (i, why) in checked {
-        if why.is_some() {
-            planned[i].op.blocked = why;
-        }
-    }
-}
-
-/// Backup files checked at once.
-const FILE_CHECKS: usize = 8;
 
 /// Where a checked stream is.
 struct Checking {

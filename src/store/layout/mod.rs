@@ -8,7 +8,6 @@
 
 pub mod names;
 
-use crate::store::manifest::Entry;
 use names::FolderNames;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -64,7 +63,7 @@ pub fn folder_name(ticket_number: Option<&str>, ticket_id: Uuid) -> String {
 }
 
 /// Where each listed document (`(id, name as the server gives it)`) goes: its manifest key
-/// when known, else a fresh unique name in `folder` (assigned in document-id order, so reruns
+/// when known (`known`: document id -> the path of its manifest row), else a fresh unique name in `folder` (assigned in document-id order, so reruns
 /// agree). A new name never takes the name of any manifest row of the ticket (a gone
 /// document's kept file included) nor of anything already in the folder (`present`).
 /// `comments.jsonl` is never given to a document, with or without `--comments` (a later run
@@ -72,12 +71,12 @@ pub fn folder_name(ticket_number: Option<&str>, ticket_id: Uuid) -> String {
 pub fn plan_paths(
     folder: &str,
     docs: &[(Uuid, &str)],
-    known: &HashMap<Uuid, Entry>,
+    known: &HashMap<Uuid, &str>,
     present: &[String],
 ) -> Vec<String> {
     let mut names = FolderNames::with_reserved([COMMENTS_JSONL]);
-    for e in known.values() {
-        names.take(name_of(&e.path));
+    for path in known.values() {
+        names.take(name_of(path));
     }
     for p in present {
         names.take(p);
@@ -88,7 +87,7 @@ pub fn plan_paths(
     for i in order {
         let (id, raw) = docs[i];
         out[i] = match known.get(&id) {
-            Some(e) => e.path.clone(),
+            Some(path) => (*path).to_string(),
             None => key(folder, &names.claim(&names::sanitize(raw, id), id)),
         };
     }
