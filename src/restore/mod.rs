@@ -8,7 +8,7 @@
 //! Session::open(results) -> Session::connect -> resolve target numbers
 //!   --ops.rs--> uploads and comment posts (keys: source id + target ticket; template: body.rs)
 //!   --present.rs--> what the target holds already: `present`, nothing sent
-//!   --source.rs--> backup files checked (missing or damaged: failed, never uploaded)
+//!   --check.rs--> backup files checked (missing or damaged: failed, never uploaded)
 //!   --> Session::run_with (dry run: the plan and the time it takes)
 //! ```
 //! Uploads stream from the store (`source.rs`): a folder is read straight from its files, any
