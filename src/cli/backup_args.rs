@@ -1,8 +1,9 @@
 //! `alga-batch backup`: flags, merged with an export job file, into `export::BackupOptions`.
 
 use super::{ConnArgs, ExecFlags};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::export::{self, BackupOptions, ExportSpec};
+use crate::store::Location;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -78,9 +79,10 @@ pub(crate) struct BackupArgs {
 }
 
 impl BackupArgs {
-    fn spec(&self) -> ExportSpec {
-        ExportSpec {
-            out: self.out.clone(),
+    fn spec(&self) -> Result<ExportSpec> {
+        let out = self.out.clone().map(Location::from_path).transpose();
+        Ok(ExportSpec {
+            out: out.map_err(|e| Error::Usage(format!("--out: {e}")))?,
             tickets: self.tickets.clone(),
             tickets_file: self.tickets_file.clone(),
             open_only: self.open_only.then_some(true),
@@ -99,15 +101,15 @@ impl BackupArgs {
             dry_run: self.dry_run,
             quiet: self.exec.quiet,
             ..ExportSpec::default()
-        }
+        })
     }
 }
 
 /// Run `backup`; returns the exit code.
 pub(crate) async fn backup(a: BackupArgs) -> Result<u8> {
     let spec = match &a.job {
-        Some(job) => a.spec().or(export::load_job(job)?),
-        None => a.spec(),
+        Some(job) => a.spec()?.or(export::load_job(job)?),
+        None => a.spec()?,
     };
     let base_url = spec.base_url.clone();
     let opts = BackupOptions::from_spec(spec)?;

@@ -1,5 +1,5 @@
 //! Where backups go: the [`BackupStore`] trait that every backup target implements (a local
-//! folder, [`FolderStore`], first; S3-compatible object storage next), the layout they share
+//! folder, [`FolderStore`]; S3-compatible object storage, [`S3Store`]), the layout they share
 //! (`layout/`), the manifest (`manifest.rs`), its journal (`journal.rs`) and the in-memory
 //! manifest of a running backup (`index.rs`).
 //!
@@ -40,12 +40,14 @@ pub mod journal;
 pub mod layout;
 pub mod location;
 pub mod manifest;
+pub mod s3;
 
 pub use folder::FolderStore;
 pub use index::{Index, Manifest};
 pub use journal::Record;
 pub use location::{open, Location};
 pub use manifest::{Entries, Entry};
+pub use s3::S3Store;
 
 use async_trait::async_trait;
 use bytes::Bytes;
