@@ -8,6 +8,7 @@ mod exactly_once;
 mod failures;
 mod import;
 mod resume;
+mod s3;
 mod sandbox;
 mod undo;
 mod url_check;

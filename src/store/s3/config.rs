@@ -85,7 +85,25 @@ impl Settings {
 /// The S3 client for `bucket`, from the process environment.
 pub(crate) fn client(bucket: &str) -> Result<AmazonS3, StoreError> {
     let settings = Settings::decide(|k| std::env::var(k).ok())?;
-    let mut b = AmazonS3Builder::from_env()
+    build(AmazonS3Builder::from_env(), bucket, &settings)
+}
+
+/// The S3 client for `bucket` from the variables `vars` instead of the process environment,
+/// read as `from_env` reads it (each `AWS_*` name, lowercased, is a configuration key).
+pub(crate) fn client_from(bucket: &str, vars: &[(String, String)]) -> Result<AmazonS3, StoreError> {
+    let settings = Settings::decide(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))?;
+    let mut b = AmazonS3Builder::new();
+    for (name, value) in vars.iter().filter(|(n, _)| n.starts_with("AWS_")) {
+        if let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            b = b.with_config(key, value);
+        }
+    }
+    build(b, bucket, &settings)
+}
+
+/// Apply the decisions and defaults, and build.
+fn build(b: AmazonS3Builder, bucket: &str, settings: &Settings) -> Result<AmazonS3, StoreError> {
+    let mut b = b
         .with_bucket_name(bucket)
         .with_virtual_hosted_style_request(settings.virtual_hosted);
     if let Some(e) = &settings.endpoint {

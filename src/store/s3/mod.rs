@@ -178,6 +178,18 @@ impl S3Store {
         Ok(Self::with_backend(Arc::new(client), bucket, prefix))
     }
 
+    /// The store at `s3://bucket/prefix` configured from `vars` (`AWS_*` names and values, read
+    /// as the process environment is read by [`S3Store::from_env`]), for programs and tests
+    /// that hold their settings apart from their environment.
+    pub fn from_vars(
+        bucket: &str,
+        prefix: &str,
+        vars: &[(String, String)],
+    ) -> Result<S3Store, StoreError> {
+        let client = config::client_from(bucket, vars)?;
+        Ok(Self::with_backend(Arc::new(client), bucket, prefix))
+    }
+
     /// The store over `backend`; `bucket` only names it in messages.
     pub(crate) fn with_backend(backend: Arc<dyn Backend>, bucket: &str, prefix: &str) -> Self {
         let root = prefix.trim_matches('/').to_string();
@@ -250,12 +262,20 @@ impl BackupStore for S3Store {
     async fn check(&self, entry: &Entry, how: Check) -> Result<Checked, StoreError> {
         let path = self.shared.path(&entry.path)?;
         let found = |presence, rehashed| Ok(Checked { presence, rehashed });
-        let size = match how {
-            Check::Trust => self.shared.listing.size(&entry.path),
-            Check::Verify => None,
-        };
-        let size = match size {
-            Some(s) => s,
+        if how == Check::Verify {
+            let presence = match hash_object(&self.shared, &entry.path, &path).await? {
+                None => Presence::Missing,
+                Some((n, sha256))
+                    if n == entry.bytes && sha256.eq_ignore_ascii_case(&entry.sha256) =>
+                {
+                    Presence::Intact
+                }
+                Some(_) => Presence::Differs,
+            };
+            return found(presence, presence != Presence::Missing);
+        }
+        let size = match self.shared.listing.size(&entry.path) {
+            Some(listed) => listed,
             None => match self.shared.backend.head(&path).await {
                 Ok(meta) => Some(meta.size),
                 Err(object_store::Error::NotFound { .. }) => None,
@@ -263,21 +283,10 @@ impl BackupStore for S3Store {
             },
         };
         match size {
-            None => return found(Presence::Missing, false),
-            Some(s) if s != entry.bytes => return found(Presence::Differs, false),
-            Some(_) if how == Check::Trust => return found(Presence::Intact, false),
-            Some(_) => {}
+            None => found(Presence::Missing, false),
+            Some(s) if s != entry.bytes => found(Presence::Differs, false),
+            Some(_) => found(Presence::Intact, false),
         }
-        let (n, sha256) = hash_object(&self.shared, &entry.path, &path).await?;
-        let same = n == entry.bytes && sha256.eq_ignore_ascii_case(&entry.sha256);
-        found(
-            if same {
-                Presence::Intact
-            } else {
-                Presence::Differs
-            },
-            true,
-        )
     }
 
     async fn read(&self, key: &str) -> Result<ByteStream, StoreError> {
@@ -400,12 +409,17 @@ async fn delete(shared: &Shared, key: &str) -> Result<(), StoreError> {
     }
 }
 
-/// Read an object through and hash it: (bytes, sha256).
-async fn hash_object(shared: &Shared, key: &str, path: &Path) -> Result<(u64, String), StoreError> {
-    let got = shared.backend.get(path).await;
-    let mut stream = got
-        .map_err(|e| shared.error("cannot read", key, e))?
-        .into_stream();
+/// Read an object through and hash it: (bytes, sha256); `None` when it is missing.
+async fn hash_object(
+    shared: &Shared,
+    key: &str,
+    path: &Path,
+) -> Result<Option<(u64, String)>, StoreError> {
+    let mut stream = match shared.backend.get(path).await {
+        Ok(got) => got.into_stream(),
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(shared.error("cannot read", key, e)),
+    };
     let mut hasher = Sha256::new();
     let mut n = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -413,5 +427,5 @@ async fn hash_object(shared: &Shared, key: &str, path: &Path) -> Result<(u64, St
         hasher.update(&chunk);
         n += chunk.len() as u64;
     }
-    Ok((n, hex::encode(hasher.finalize())))
+    Ok(Some((n, hex::encode(hasher.finalize()))))
 }
