@@ -18,15 +18,27 @@ Every selected ticket's document list is checked on every run, because an upload
 change a ticket's updated_at on Alga (--updated-from can therefore miss new attachments).
 --dry-run prints what that costs.
 
+S3-compatible object storage: --out s3://BUCKET/PREFIX (AWS S3, MinIO, Ceph, Cloudflare R2,
+Backblaze B2, Wasabi...), with the same layout and guarantees under PREFIX. Credentials and
+endpoint come from the standard AWS environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_SESSION_TOKEN, AWS_REGION or AWS_DEFAULT_REGION, AWS_ENDPOINT_URL or AWS_ENDPOINT (a custom
+endpoint is addressed path-style), AWS_ALLOW_HTTP=true for a plain-http endpoint. Secrets are
+never printed. Each download streams into the bucket (multipart above 8 MiB) and appears only
+once complete and checked; a repeat run checks objects by listing, never by reading them
+(--verify reads them). The lock is an object created with a conditional put and renewed while
+the run goes on; a store without conditional puts needs --no-lock.
+
 Exit codes: 0 all done (also when --max-duration stopped the run cleanly), 1 some documents or
-tickets failed, 2 invalid usage, 3 fatal, 4 DIR is locked by another run, 130 interrupted.";
+tickets failed, 2 invalid usage, 3 fatal, 4 DIR or the bucket prefix is locked by another run,
+130 interrupted.";
 
 /// Flags of `backup`.
 #[derive(Args, Debug)]
 #[command(after_help = BACKUP_HELP)]
 pub(crate) struct BackupArgs {
-    /// Backup folder (documents go to DIR/<ticket_number>/<name>).
-    #[arg(long, value_name = "DIR")]
+    /// Backup folder (documents go to DIR/<ticket_number>/<name>), or s3://BUCKET/PREFIX for
+    /// S3-compatible object storage (the same layout under PREFIX).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     out: Option<PathBuf>,
     /// Export job file (TOML with kind = "export"); flags override its settings.
     #[arg(long, value_name = "FILE")]
@@ -60,7 +72,8 @@ pub(crate) struct BackupArgs {
     /// Append the summary and every problem to this file.
     #[arg(long, value_name = "PATH")]
     log_file: Option<PathBuf>,
-    /// Do not lock DIR (overlapping runs may then collide).
+    /// Do not lock DIR or the bucket prefix (overlapping runs may then collide); needed for an
+    /// S3-compatible store without conditional puts.
     #[arg(long)]
     no_lock: bool,
     /// Write every download through the page cache. By default, on Linux with ext4, XFS,

@@ -28,7 +28,10 @@ use tokio_util::sync::CancellationToken;
 /// Run a backup into `opts.out`, a folder or a bucket (or, with `dry_run`, only print what it
 /// would cost).
 pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<BackupSummary> {
-    let store = crate::store::open(&opts.out, opts.direct_io).await?;
+    // Opening sends nothing: what fails here is the target's configuration (exit 2).
+    let store = crate::store::open(&opts.out, opts.direct_io)
+        .await
+        .map_err(|e| crate::error::Error::Usage(e.to_string()))?;
     back_up_into(opts, conn, store.as_ref()).await
 }
 

@@ -18,20 +18,23 @@
 //!
 //! Why no orphan object: a document's object is committed only after the batch naming it
 //! was put, so every object under a document key is named by `manifest.csv` or by a batch that
-//! the next load replays.
+//! the next load replays. The converse, that `manifest.csv` names only objects that exist, is
+//! kept by dropping, before it is written, the rows of this run whose commit failed and the
+//! replayed rows of a killed run whose object never appeared (one listing per ticket folder
+//! involved); those documents are downloaded again.
 
 use super::upload::S3Upload;
-use super::{io_error, Shared};
+use super::{io_error, lock, Shared};
 use crate::store::index::Index;
 use crate::store::journal::{self, Record};
-use crate::store::layout::{JOURNAL_DIR, MANIFEST_FILE};
+use crate::store::layout::{self, JOURNAL_DIR, MANIFEST_FILE};
 use crate::store::manifest::{self, Entries};
 use crate::store::{Expected, Loaded, StoreError, Upload};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -175,6 +178,7 @@ pub(super) async fn load(shared: &Shared, entries: Entries) -> Result<Loaded, St
         });
     }
     let mut index = Index::new(entries);
+    let mut replayed = HashSet::new();
     for objects in runs.values().filter(|o| !is_folded(o)) {
         for o in objects
             .iter()
@@ -188,19 +192,57 @@ pub(super) async fn load(shared: &Shared, entries: Entries) -> Result<Loaded, St
             };
             let data =
                 data.map_err(|e| StoreError::io("cannot read", label.clone(), io_error(e)))?;
-            let replayed = journal::replay(&data, &label)?;
-            for w in &replayed.warnings {
+            let batch = journal::replay(&data, &label)?;
+            for w in &batch.warnings {
                 eprintln!("warning: {w}");
             }
-            for r in &replayed.records {
+            for r in &batch.records {
+                if let Record::Put(e) = r {
+                    replayed.insert(e.path.clone());
+                }
                 index.apply(r);
             }
         }
     }
+    let mut entries = index.into_entries();
+    drop_uncommitted(shared, &mut entries, &replayed).await?;
     Ok(Loaded {
-        entries: index.into_entries(),
+        entries,
         journal_replayed: true,
     })
+}
+
+/// Drop the rows replayed from the journal whose object is not there with their size: a run
+/// killed between journaling a document and committing its object. The manifest written next
+/// then names only objects that exist (the document is downloaded again). One listing per
+/// ticket folder involved.
+async fn drop_uncommitted(
+    shared: &Shared,
+    entries: &mut Entries,
+    replayed: &HashSet<String>,
+) -> Result<(), StoreError> {
+    let mut folders: BTreeMap<&str, HashMap<String, u64>> = BTreeMap::new();
+    for path in replayed {
+        folders.entry(layout::folder_of(path)).or_default();
+    }
+    for (folder, sizes) in folders.iter_mut() {
+        let dir = shared.dir(folder)?;
+        let listed = shared.backend.list_with_delimiter(dir.as_ref()).await;
+        let listed = listed.map_err(|e| shared.error("cannot list", folder, e))?;
+        for o in listed.objects {
+            if let Some(name) = o.location.filename() {
+                sizes.insert(name.to_string(), o.size);
+            }
+        }
+    }
+    entries.retain(|_, e| {
+        if !replayed.contains(&e.path) {
+            return true;
+        }
+        let sizes = folders.get(layout::folder_of(&e.path));
+        sizes.and_then(|s| s.get(layout::name_of(&e.path))) == Some(&e.bytes)
+    });
+    Ok(())
 }
 
 /// `path` relative to the store's prefix.
@@ -215,7 +257,9 @@ fn relative<'a>(shared: &Shared, path: &'a Path) -> &'a str {
 }
 
 /// Write `manifest.csv` whole, then retire the journal (no change may be in flight).
-pub(super) async fn compact(shared: &Arc<Shared>, entries: Entries) -> Result<(), StoreError> {
+pub(super) async fn compact(shared: &Arc<Shared>, mut entries: Entries) -> Result<(), StoreError> {
+    let failed = std::mem::take(&mut *lock(&shared.failed_commits));
+    entries.retain(|_, e| !failed.contains(&e.path));
     write_manifest(shared, entries).await?;
     for (run, objects) in runs(shared).await? {
         retire(shared, &run, objects).await?;

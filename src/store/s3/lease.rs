@@ -65,6 +65,11 @@ impl Holder {
         crate::store::manifest::parse_time(&self.expires_at).is_none_or(|t| t + SKEW < now)
     }
 
+    /// Whether `other` was written by the same run (host, pid and start time).
+    fn same_run(&self, other: &Holder) -> bool {
+        (&self.host, self.pid, &self.started_at) == (&other.host, other.pid, &other.started_at)
+    }
+
     fn describe(&self) -> String {
         format!(
             "host {}, pid {}, started {}",
@@ -340,6 +345,7 @@ fn start(
 /// Renew every [`RENEW`] until stopped or lost.
 async fn renew(shared: Arc<Shared>, lease: Arc<Lease>) {
     let mut tick = tokio::time::interval_at(Instant::now() + RENEW, RENEW);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let (holder, version) = {
@@ -347,7 +353,13 @@ async fn renew(shared: Arc<Shared>, lease: Arc<Lease>) {
             (Holder::me(&s.holder.started_at), s.version.clone())
         };
         let sent = Instant::now();
-        match put(&shared, &lease.path, &holder, PutMode::Update(version)).await {
+        // A renewal stuck in retries is given up at the next tick (if it lands later, it
+        // only renews this run's own lock).
+        let attempt = put(&shared, &lease.path, &holder, PutMode::Update(version));
+        let Ok(renewed) = tokio::time::timeout(RENEW, attempt).await else {
+            continue;
+        };
+        match renewed {
             Ok(done) => {
                 let mut s = lock(&lease.state);
                 s.version = UpdateVersion::from(done);
@@ -359,10 +371,22 @@ async fn renew(shared: Arc<Shared>, lease: Arc<Lease>) {
                 | object_store::Error::AlreadyExists { .. }
                 | object_store::Error::NotFound { .. },
             ) => {
-                let now = read(&shared, &lease.path).await.ok().flatten();
-                let by = now.map_or_else(|| "another run".into(), |(h, _)| h.describe());
-                lock(&lease.state).lost = Some(format!("the lock was taken over ({by})"));
-                return;
+                let Ok(now) = read(&shared, &lease.path).await else {
+                    continue; // cannot tell yet: ask again at the next tick
+                };
+                let mut s = lock(&lease.state);
+                match now {
+                    // A renewal given up on above landed after all: the lock is still ours.
+                    Some((h, version)) if h.same_run(&s.holder) => s.version = version,
+                    Some((h, _)) => {
+                        s.lost = Some(format!("the lock was taken over ({})", h.describe()));
+                        return;
+                    }
+                    None => {
+                        s.lost = Some("the lock object was deleted by someone else".into());
+                        return;
+                    }
+                }
             }
             Err(_) => {} // try again at the next tick; `check` fails once the lease runs out
         }

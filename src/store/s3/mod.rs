@@ -4,7 +4,7 @@
 //! How each guarantee of the trait (see `store/mod.rs`) is kept without a file system:
 //!
 //! - **Objects appear whole** (`upload.rs`). A download is hashed as it streams into parts of
-//!   8 MiB or more (S3's floor is 5 MiB except for the last part), at most two in flight per
+//!   8 MiB (S3's floor is 5 MiB except for the last part), at most two in flight per
 //!   download and four in the whole store, so memory stays bounded. A document smaller than
 //!   one part stays in memory and is written by one PUT on commit (with its sha256 as
 //!   `x-amz-meta-sha256`); a larger one is a multipart upload, completed on commit, after the
@@ -17,6 +17,8 @@
 //!   time is one new object under `.alga-batch-journal/<run>/`, written by one task; a change
 //!   is durable once its PUT has succeeded, before its document's object is committed. Loading
 //!   replays them in key order; compacting puts `manifest.csv` in one go, then retires them.
+//!   `manifest.csv` names only objects that exist: rows whose commit failed, and replayed rows
+//!   of a killed run whose object never appeared, are left out.
 //! - **The lock** (`lease.rs`): an object created with `If-None-Match: *` holding host, pid,
 //!   start time and a lease renewed with `If-Match` every 20 s; an expired lease is taken over
 //!   with `If-Match` on the old ETag, so of two takers only one wins. A store that ignores
@@ -73,6 +75,8 @@ pub(crate) struct Shared {
     lease: Mutex<Option<Arc<lease::Lease>>>,
     /// Sizes learned from folder listings.
     listing: listing::Listing,
+    /// Keys whose commit failed in this run: their rows stay out of `manifest.csv`.
+    failed_commits: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Shared {
@@ -207,6 +211,7 @@ impl S3Store {
                 background: Mutex::new(Vec::new()),
                 lease: Mutex::new(None),
                 listing: listing::Listing::default(),
+                failed_commits: Mutex::new(Default::default()),
             }),
             journal: Mutex::new(None),
         }

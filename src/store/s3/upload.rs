@@ -11,7 +11,7 @@
 //! All parts but the last have the same size (Cloudflare R2 requires it), so an object can
 //! hold at most 10,000 x 8 MiB (78 GiB); a larger download fails cleanly.
 
-use super::{pending, Shared};
+use super::{lock, pending, Shared};
 use crate::store::{Expected, Staged, StoreError, Upload};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -72,6 +72,26 @@ impl S3Upload {
 
     fn error(&self, e: object_store::Error) -> StoreError {
         self.shared.error("cannot upload", &self.key, e)
+    }
+
+    /// Room for `n` more bytes, never past one part: a whole part at once once the object is
+    /// known to need several, else doubling (a small document takes little memory).
+    fn reserve(&mut self, n: usize) {
+        let (len, cap) = (self.buf.len(), self.buf.capacity());
+        if cap - len >= n {
+            return;
+        }
+        let want = if self.multi.is_some() {
+            PART_BYTES
+        } else {
+            // Powers of two, so that doubling lands on PART_BYTES exactly.
+            (cap * 2)
+                .max(len + n)
+                .max(64 * 1024)
+                .next_power_of_two()
+                .min(PART_BYTES)
+        };
+        self.buf.reserve(want - len);
     }
 
     /// Send the filled part (starting the multipart upload with the first one).
@@ -201,6 +221,7 @@ impl Upload for S3Upload {
         let mut rest = &chunk[..];
         while !rest.is_empty() {
             let n = (PART_BYTES - self.buf.len()).min(rest.len());
+            self.reserve(n);
             self.buf.extend_from_slice(&rest[..n]);
             rest = &rest[n..];
             if self.buf.len() == PART_BYTES {
@@ -321,6 +342,28 @@ impl Staged for S3Staged {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         self.shared.listing.forget(&self.key);
         let shared = self.shared.clone();
+        let committed = self.put().await;
+        let mut failed = lock(&shared.failed_commits);
+        match &committed {
+            Ok(()) => failed.remove(&self.key),
+            Err(_) => failed.insert(self.key.clone()),
+        };
+        committed
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        if let Body::Parts(multi) = &mut self.body {
+            if let Some(m) = multi.take() {
+                abort(self.shared.clone(), self.path.clone(), m).await;
+            }
+        }
+    }
+}
+
+impl S3Staged {
+    /// Put the object under its key: one PUT, or complete the multipart upload.
+    async fn put(&mut self) -> Result<(), StoreError> {
+        let shared = self.shared.clone();
         match &mut self.body {
             Body::Whole(bytes) => {
                 let mut attributes = Attributes::new();
@@ -358,14 +401,6 @@ impl Staged for S3Staged {
                         Err(err)
                     }
                 }
-            }
-        }
-    }
-
-    async fn abort(mut self: Box<Self>) {
-        if let Body::Parts(multi) = &mut self.body {
-            if let Some(m) = multi.take() {
-                abort(self.shared.clone(), self.path.clone(), m).await;
             }
         }
     }

@@ -117,3 +117,18 @@ async fn s3_secrets_never_appear_in_any_output() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_plain_http_endpoint_without_allow_http_is_a_usage_error_and_sends_nothing() {
+    let e = S3Env::with(quick(1)).await;
+    let out = e
+        .command(&["backup", "--out", &super::out()])
+        .env_remove("AWS_ALLOW_HTTP")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("AWS_ALLOW_HTTP=true"), "{}", text(&out));
+    assert!(e.env.sandbox.request_log().is_empty());
+    assert!(e.s3.log().is_empty());
+}
