@@ -115,4 +115,4 @@ echo "requests the S3 server answered over the $ROUNDS S3 runs:"
 kill -INT "$S3_PID"
 wait "$S3_PID" || true
 S3_PID=
-grep -E '^[A-Za-z]+: [0-9]+$' "$WORK/s3.env" | sed 's/^/  /'
+grep -E '^[A-Za-z0-9]+: [0-9]+$' "$WORK/s3.env" | sed 's/^/  /'
