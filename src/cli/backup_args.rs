@@ -3,10 +3,11 @@
 use super::output::{self, OutputFlags};
 use super::{ConnArgs, ExecFlags};
 use crate::api::Concurrency;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::export::{self, BackupOptions, BackupSummary, ExportSpec};
 use crate::logging::LogFormat;
 use crate::record::{Clock, Command, RunRecord};
+use crate::store::Location;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -21,15 +22,27 @@ Every selected ticket's document list is checked on every run, because an upload
 change a ticket's updated_at on Alga (--updated-from can therefore miss new attachments).
 --dry-run prints what that costs.
 
+S3-compatible object storage: --out s3://BUCKET/PREFIX (AWS S3, MinIO, Ceph, Cloudflare R2,
+Backblaze B2, Wasabi...), with the same layout and guarantees under PREFIX. Credentials and
+endpoint come from the standard AWS environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_SESSION_TOKEN, AWS_REGION or AWS_DEFAULT_REGION, AWS_ENDPOINT_URL or AWS_ENDPOINT (a custom
+endpoint is addressed path-style), AWS_ALLOW_HTTP=true for a plain-http endpoint. Secrets are
+never printed. Each download streams into the bucket (multipart above 8 MiB) and appears only
+once complete and checked; a repeat run checks objects by listing, never by reading them
+(--verify reads them). The lock is an object created with a conditional put and renewed while
+the run goes on; a store without conditional puts needs --no-lock.
+
 Exit codes: 0 all done (also when --max-duration stopped the run cleanly), 1 some documents or
-tickets failed, 2 invalid usage, 3 fatal, 4 DIR is locked by another run, 130 interrupted.";
+tickets failed, 2 invalid usage, 3 fatal, 4 DIR or the bucket prefix is locked by another run,
+130 interrupted.";
 
 /// Flags of `backup`.
 #[derive(Args, Debug)]
 #[command(after_help = BACKUP_HELP)]
 pub(crate) struct BackupArgs {
-    /// Backup folder (documents go to DIR/<ticket_number>/<name>).
-    #[arg(long, value_name = "DIR")]
+    /// Backup folder (documents go to DIR/<ticket_number>/<name>), or s3://BUCKET/PREFIX for
+    /// S3-compatible object storage (the same layout under PREFIX).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     out: Option<PathBuf>,
     /// Export job file (TOML with kind = "export"); flags override its settings.
     #[arg(long, value_name = "FILE")]
@@ -60,7 +73,8 @@ pub(crate) struct BackupArgs {
     /// Print the request estimate and exit; downloads nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Do not lock DIR (overlapping runs may then collide).
+    /// Do not lock DIR or the bucket prefix (overlapping runs may then collide); needed for an
+    /// S3-compatible store without conditional puts.
     #[arg(long)]
     no_lock: bool,
     /// Write every download through the page cache. By default, on Linux with ext4, XFS,
@@ -81,9 +95,10 @@ pub(crate) struct BackupArgs {
 }
 
 impl BackupArgs {
-    fn spec(&self) -> ExportSpec {
-        ExportSpec {
-            out: self.out.clone(),
+    fn spec(&self) -> Result<ExportSpec> {
+        let out = self.out.clone().map(Location::from_path).transpose();
+        Ok(ExportSpec {
+            out: out.map_err(|e| Error::Usage(format!("--out: {e}")))?,
             tickets: self.tickets.clone(),
             tickets_file: self.tickets_file.clone(),
             open_only: self.open_only.then_some(true),
@@ -107,7 +122,7 @@ impl BackupArgs {
             dry_run: self.dry_run,
             quiet: self.exec.quiet,
             ..ExportSpec::default()
-        }
+        })
     }
 }
 
@@ -117,7 +132,7 @@ pub(crate) async fn backup(a: BackupArgs) -> u8 {
     let flags = a.output.clone();
     let (name, result) = match options(&a) {
         Ok((opts, job_url)) => {
-            let name = opts.out.display().to_string();
+            let name = opts.out.describe();
             (name, run(&a, &opts, job_url.as_deref()).await)
         }
         Err(e) => {
@@ -141,8 +156,8 @@ pub(crate) async fn backup(a: BackupArgs) -> u8 {
 /// The backup options (flags, then the export job file) and the job file's base URL.
 fn options(a: &BackupArgs) -> Result<(BackupOptions, Option<String>)> {
     let spec = match &a.job {
-        Some(job) => a.spec().or(export::load_job(job)?),
-        None => a.spec(),
+        Some(job) => a.spec()?.or(export::load_job(job)?),
+        None => a.spec()?,
     };
     let base_url = spec.base_url.clone();
     Ok((BackupOptions::from_spec(spec)?, base_url))

@@ -61,7 +61,7 @@ enum Command {
     /// Start the sandbox in-process and run jobs/demo.toml against it.
     #[cfg(feature = "sandbox")]
     Demo(DemoArgs),
-    /// Back up ticket attachments (and comments) into a folder, incrementally; for cron.
+    /// Back up ticket attachments (and comments) into a folder or an S3 bucket, incrementally; for cron.
     Backup(backup_args::BackupArgs),
     /// Serve a local Alga PSA API for rehearsals and tests.
     #[cfg(feature = "sandbox")]

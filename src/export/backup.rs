@@ -17,7 +17,7 @@ use crate::exec::retry::with_retries;
 use crate::exec::{Progress, ProgressMode};
 use crate::runner::{fatal_from, Runner, Stop};
 use crate::store::layout::MANIFEST_FILE;
-use crate::store::{BackupStore, Entry, FolderStore, Manifest, StoreLock};
+use crate::store::{BackupStore, Entry, Manifest, StoreLock};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,11 +25,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// Run a backup into the folder `opts.out` (or, with `dry_run`, only print what it would
-/// cost).
+/// Run a backup into `opts.out`, a folder or a bucket (or, with `dry_run`, only print what it
+/// would cost).
 pub async fn run_backup(opts: &BackupOptions, conn: Connection) -> Result<BackupSummary> {
-    let store = FolderStore::new(&opts.out, opts.direct_io);
-    back_up_into(opts, conn, &store).await
+    // Opening sends nothing: what fails here is the target's configuration (exit 2).
+    let store = crate::store::open(&opts.out, opts.direct_io)
+        .await
+        .map_err(|e| crate::error::Error::Usage(e.to_string()))?;
+    back_up_into(opts, conn, store.as_ref()).await
 }
 
 /// What a run sets up around the backup itself: the runner (client, pacing, stop) and,

@@ -1,6 +1,6 @@
 //! Backups and scheduled exports: every document (and optionally every comment) of the
-//! selected tickets into a backup store (`store/`: a local folder), incrementally, safely
-//! named, with a manifest that records each document as it completes.
+//! selected tickets into a backup store (`store/`: a local folder or an S3 bucket),
+//! incrementally, safely named, with a manifest that records each document as it completes.
 //!
 //! ```text
 //! select (named tickets | paged list) -> per ticket: list documents -> skip intact ones

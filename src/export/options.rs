@@ -2,6 +2,7 @@
 //! `kind = "export"`), merged and validated into [`BackupOptions`].
 
 use crate::error::{Error, Result};
+use crate::store::Location;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,8 +17,8 @@ pub struct ExportSpec {
     pub name: Option<String>,
     /// Server (job files only; `--base-url`/`ALGA_BASE_URL` win).
     pub base_url: Option<String>,
-    /// Backup folder.
-    pub out: Option<PathBuf>,
+    /// Where the backup goes: a folder or `s3://BUCKET/PREFIX`.
+    pub out: Option<Location>,
     /// Ticket numbers or UUIDs.
     #[serde(default)]
     pub tickets: Vec<String>,
@@ -47,7 +48,7 @@ pub struct ExportSpec {
     pub max_wait: Option<std::time::Duration>,
     /// Append the summary and problems to this file.
     pub log_file: Option<PathBuf>,
-    /// Take the folder lock (default true).
+    /// Take the backup's lock (default true).
     pub lock: Option<bool>,
     /// Write large downloads with direct I/O where the filesystem allows (default true).
     pub direct_io: Option<bool>,
@@ -117,7 +118,8 @@ pub fn load_job(path: &Path) -> Result<ExportSpec> {
         }
     }
     let base = path.parent().unwrap_or(Path::new(""));
-    for p in [&mut spec.out, &mut spec.tickets_file, &mut spec.log_file]
+    spec.out = spec.out.map(|o| o.relative_to(base));
+    for p in [&mut spec.tickets_file, &mut spec.log_file]
         .into_iter()
         .flatten()
     {
@@ -168,8 +170,8 @@ pub struct Selection {
 pub struct BackupOptions {
     /// Job or folder name, for messages.
     pub name: String,
-    /// Backup folder.
-    pub out: PathBuf,
+    /// Where the backup goes: a folder or `s3://BUCKET/PREFIX`.
+    pub out: Location,
     /// Ticket selection.
     pub selection: Selection,
     /// Export comments too.
@@ -182,7 +184,7 @@ pub struct BackupOptions {
     pub pacing: crate::runner::Pacing,
     /// Log file.
     pub log_file: Option<PathBuf>,
-    /// Take the folder lock.
+    /// Take the backup's lock.
     pub lock: bool,
     /// Write whole blocks of downloads with direct I/O where possible (see
     /// `store/folder/disk.rs`).
@@ -201,7 +203,11 @@ impl BackupOptions {
     pub fn from_spec(spec: ExportSpec) -> Result<BackupOptions> {
         let pacing = pacing_of(&spec)?;
         let out = spec.out.ok_or_else(|| {
-            Error::Usage("no backup folder: pass --out DIR (or `out` in the job file)".into())
+            Error::Usage(
+                "no backup location: pass --out DIR or --out s3://BUCKET/PREFIX (or `out` in \
+                 the job file)"
+                    .into(),
+            )
         })?;
         let mut refs = Vec::new();
         for r in &spec.tickets {
@@ -227,7 +233,7 @@ impl BackupOptions {
             .map(parse_duration)
             .transpose()?;
         Ok(BackupOptions {
-            name: spec.name.unwrap_or_else(|| out.display().to_string()),
+            name: spec.name.unwrap_or_else(|| out.describe()),
             out,
             selection: Selection {
                 refs,
@@ -344,11 +350,34 @@ mod tests {
             ..Default::default()
         };
         let o = BackupOptions::from_spec(flags.or(spec)).unwrap();
-        assert_eq!(o.out, dir.path().join("backup"));
+        assert_eq!(o.out, Location::Folder(dir.path().join("backup")));
         assert_eq!(o.selection.refs, vec!["TIC1", "TIC2"]);
         assert!(o.comments && o.lock && !o.prune && !o.direct_io && o.verify);
         assert_eq!(o.pacing.lanes(), 8);
         assert_eq!(o.max_duration, Some(Duration::from_secs(3000)));
+    }
+
+    #[test]
+    fn a_job_file_may_name_a_bucket_and_folders_stay_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = dir.path().join("s3.toml");
+        std::fs::write(
+            &job,
+            "kind = \"export\"\nout = \"s3://bkt/nightly/alga/\"\n",
+        )
+        .unwrap();
+        let o = BackupOptions::from_spec(load_job(&job).unwrap()).unwrap();
+        assert_eq!(
+            o.out,
+            Location::S3 {
+                bucket: "bkt".into(),
+                prefix: "nightly/alga".into()
+            }
+        );
+        assert_eq!(o.name, "s3://bkt/nightly/alga");
+        std::fs::write(&job, "kind = \"export\"\nout = \"s3://\"\n").unwrap();
+        let e = load_job(&job).unwrap_err().to_string();
+        assert!(e.contains("names no bucket"), "{e}");
     }
 
     #[test]
@@ -357,9 +386,12 @@ mod tests {
         let spec = load_job(&job).unwrap();
         assert_eq!(spec.base_url.as_deref(), Some("https://psa.example.com"));
         let o = BackupOptions::from_spec(spec).unwrap();
-        assert!(o.out.ends_with("backups/alga"), "{}", o.out.display());
+        let Location::Folder(out) = &o.out else {
+            panic!("{}", o.out)
+        };
+        assert!(out.ends_with("backups/alga"), "{}", out.display());
         assert!(
-            o.out.starts_with(job.parent().unwrap()),
+            out.starts_with(job.parent().unwrap()),
             "relative to the job file's folder"
         );
         assert_eq!(o.name, "nightly-attachments");
@@ -376,7 +408,7 @@ mod tests {
         std::fs::write(&job, "kind = \"export\"\noutt = \"x\"\n").unwrap();
         assert!(load_job(&job).unwrap_err().to_string().contains("outt"));
         let spec = ExportSpec {
-            out: Some("x".into()),
+            out: Some(Location::Folder("x".into())),
             tickets: vec!["TIC1".into()],
             open_only: Some(true),
             ..Default::default()

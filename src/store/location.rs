@@ -1,11 +1,12 @@
 //! Where a backup lives, as users write it: a folder (`/var/backups/alga`) or an
 //! S3-compatible bucket and prefix (`s3://bucket/prefix`), and opening the store behind it.
 
-use super::{BackupStore, FolderStore, StoreError};
+use super::{BackupStore, FolderStore, S3Store, StoreError};
 use std::path::PathBuf;
 
-/// A backup location.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A backup location. Read from a job file as a string (see [`Location::from_path`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "PathBuf")]
 pub enum Location {
     /// A local folder.
     Folder(PathBuf),
@@ -43,6 +44,15 @@ impl Location {
         })
     }
 
+    /// A location given as a path (`--out`, `out =`): `s3://...` when it reads as one, else
+    /// the folder (a path that is not UTF-8 is always a folder).
+    pub fn from_path(path: PathBuf) -> Result<Location, StoreError> {
+        match path.to_str() {
+            Some(s) => Location::parse(s),
+            None => Ok(Location::Folder(path)),
+        }
+    }
+
     /// `s3://bucket/prefix` or the folder path, for messages and metric labels.
     pub fn describe(&self) -> String {
         match self {
@@ -59,6 +69,14 @@ impl Location {
             Location::Folder(p) if p.is_relative() => Location::Folder(base.join(p)),
             other => other,
         }
+    }
+}
+
+impl TryFrom<PathBuf> for Location {
+    type Error = StoreError;
+
+    fn try_from(path: PathBuf) -> Result<Location, StoreError> {
+        Location::from_path(path)
     }
 }
 
@@ -82,9 +100,7 @@ pub async fn open(
 ) -> Result<Box<dyn BackupStore>, StoreError> {
     match location {
         Location::Folder(p) => Ok(Box::new(FolderStore::new(p.clone(), direct_io))),
-        Location::S3 { .. } => Err(StoreError::Other(format!(
-            "{location}: S3 backup targets are not supported by this build yet"
-        ))),
+        Location::S3 { bucket, prefix } => Ok(Box::new(S3Store::from_env(bucket, prefix)?)),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Where backups go: the [`BackupStore`] trait that every backup target implements (a local
-//! folder, [`FolderStore`], first; S3-compatible object storage next), the layout they share
+//! folder, [`FolderStore`]; S3-compatible object storage, [`S3Store`]), the layout they share
 //! (`layout/`), the manifest (`manifest.rs`), its journal (`journal.rs`) and the in-memory
 //! manifest of a running backup (`index.rs`).
 //!
@@ -18,18 +18,19 @@
 //! row is recorded, so it can never pass for the new one. A pruned document's object is
 //! deleted before its row is removed.
 //!
-//! An S3 store (`object_store`) fits the trait as it is: `create` starts a
-//! `put_multipart_opts` upload (`write` buffers parts of at least 5 MiB while hashing),
-//! `finish` checks size and sha256 and keeps the `MultipartUpload` open, `commit` completes it
-//! and `abort` (or a drop) aborts it; `check` is a `head` (size; `Check::Verify` reads and
-//! hashes); `read` is `get(..).into_stream()`; `list` is `list_with_delimiter`; `lock` is a
-//! `put_opts` with `PutMode::Create` holding host, pid and lease, and `unlock` deletes it;
-//! `record` puts journal objects (durable once put) and `compact` puts `manifest.csv` in one
-//! put, then deletes them. Object attributes are fixed when a multipart upload starts, before
-//! the sha256 is known: the sha256 lives in the manifest.
+//! The S3 store (`s3/`, `object_store`) fits the trait as it is: `create` hashes the bytes into
+//! 8 MiB parts (a multipart upload from the first full part; a smaller object stays in memory),
+//! `finish` checks size and sha256 and sends the last part, `commit` completes the upload (or
+//! puts the small object) and `abort` (or a drop) aborts it; `check` takes the size from the
+//! ticket folder's listing or a HEAD (`Check::Verify` reads and hashes); `read` streams a GET;
+//! `list` is `list_with_delimiter`; `lock` creates a lease object with `PutMode::Create` and
+//! renews it with `PutMode::Update`, and `unlock` deletes it; `record` puts one journal object
+//! per batch (durable once put) and `compact` writes `manifest.csv` in one go, then retires
+//! them. Object attributes are fixed when a multipart upload starts, before the sha256 is
+//! known: the sha256 lives in the manifest.
 //!
 //! The trait uses `async-trait` (boxed futures) rather than generics: the target is chosen at
-//! run time from `--out` (a folder, later `s3://`), backup and restore then hold a
+//! run time from `--out` (a folder or `s3://`), backup and restore then hold a
 //! `&dyn BackupStore` and compile once, and an upload in flight is a `Box<dyn Upload>`, as
 //! `object_store`'s `Box<dyn MultipartUpload>` is. One allocation per call costs nothing next
 //! to a disk write or an HTTP request.
@@ -40,12 +41,14 @@ pub mod journal;
 pub mod layout;
 pub mod location;
 pub mod manifest;
+pub mod s3;
 
 pub use folder::FolderStore;
 pub use index::{Index, Manifest};
 pub use journal::Record;
 pub use location::{open, Location};
 pub use manifest::{Entries, Entry};
+pub use s3::S3Store;
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -14,6 +14,7 @@ mod props;
 mod props_store;
 mod restore;
 mod resume;
+mod s3;
 mod sandbox;
 mod shell;
 mod soak;

@@ -27,6 +27,13 @@ pub const LOCK_FILE: &str = ".alga-batch.lock";
 pub const RESUME_FILE: &str = ".alga-batch-resume.json";
 /// Prefix of temporary objects (never a sanitised name: those have no leading dot).
 pub const TEMP_PREFIX: &str = ".alga-batch-";
+/// Object storage, which cannot append: the manifest's journal as one small object per batch
+/// of changes under this folder (`<run>/<sequence>.csv`), folded into the manifest at the end
+/// of every run.
+pub const JOURNAL_DIR: &str = ".alga-batch-journal";
+/// Object storage: one small object per multipart upload in progress (its key and upload id),
+/// so the next run can abort what a killed run left.
+pub const UPLOADS_DIR: &str = ".alga-batch-uploads";
 
 /// Names at the root that a ticket folder must never take.
 pub const ROOT_RESERVED: [&str; 5] = [MANIFEST_FILE, JOURNAL_FILE, COMMENTS_CSV, LOCK_FILE, "logs"];
