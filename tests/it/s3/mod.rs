@@ -1,7 +1,7 @@
 //! `alga-batch backup --out s3://...` against the sandbox and a local S3 server (`server.rs`,
 //! `s3s-fs` on 127.0.0.1:0): incremental runs that read nothing back, no object or upload
 //! left by a failed, interrupted or killed download, the lease lock, `--prune`, `--verify`,
-//! and the other options as with a folder.
+//! the other options as with a folder, and a restore from `s3://`.
 
 use crate::env::{config, TestEnv};
 use alga_batch::sandbox::{RateLimitMode, SandboxConfig};
@@ -12,6 +12,7 @@ use std::path::PathBuf;
 mod backup;
 mod faults;
 mod lock;
+mod restore;
 pub(crate) mod server;
 
 /// The bucket and prefix every test backs up to.
