@@ -291,7 +291,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             eprintln!(
                 "{}: {} operations, no errors",
                 a.job.display(),
-                job.items.len()
+                job.operations
             );
             Ok(EXIT_OK)
         }
