@@ -72,7 +72,7 @@ pub async fn run_import_with(
     if !opts.quiet {
         warnings.iter().for_each(|p| eprintln!("{p}"));
     }
-    let Some(job) = job else {
+    let Some(mut job) = job else {
         errors.iter().for_each(|p| eprintln!("{p}"));
         return Err(Error::InvalidJob(findings.errors.max(1)));
     };
@@ -88,6 +88,8 @@ pub async fn run_import_with(
         KnownHashes::placeholder()
     };
     let ops = plan::plan(&job, &known, &session.stop().cancel.soft).await?;
+    // The operations carry everything the run needs from the items: free them before it.
+    job.items = Vec::new();
     let ops_opts = OpsOptions {
         job_name: job.name.clone(),
         notify: opts.notify || job.settings.notify.unwrap_or(false),

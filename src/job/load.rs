@@ -106,3 +106,84 @@ fn read(path: &Path, problems: &mut Problems, sink: &mut impl RowSink) -> Option
         settings: t.settings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::tests::fixture;
+    use crate::job::{describe, MAX_PER_KIND};
+
+    /// A CSV job of `n` rows: comments over 50 tickets, some quoted over two lines, every 10th
+    /// with an attachment, and a `#` comment line.
+    fn generated_csv(n: usize) -> String {
+        let mut csv = String::from("# generated\nticket,comment_text,attachments\n");
+        for i in 0..n {
+            let text = match i % 3 {
+                0 => format!("\"note {i},\nsecond line\""),
+                _ => format!("note {i}"),
+            };
+            let file = if i % 10 == 0 { "a.txt" } else { "" };
+            csv.push_str(&format!("TIC{:06},{text},{file}\n", 1000 + i % 50));
+        }
+        csv
+    }
+
+    #[test]
+    fn check_counts_what_a_run_would_keep_for_csv_and_source_jobs() {
+        let export = generated_csv(5_000)
+            .replace("# generated\n", "")
+            .replace("attachments", "files");
+        let toml = "[[tickets]]\nticket = \"TIC001000\"\nattachments = [\"a.txt\"]\n\
+                [[tickets.comments]]\ntext = \"inline\"\n\
+                [[sources]]\npath = \"export.csv\"\n\
+                [sources.columns]\nticket = \"ticket\"\nbody = \"comment_text\"\nattachments = \"files\"\n";
+        let dir = fixture(&[
+            ("j.csv", &generated_csv(5_000)),
+            ("j.toml", toml),
+            ("export.csv", &export),
+            ("a.txt", "a"),
+        ]);
+        for name in ["j.csv", "j.toml"] {
+            let path = dir.path().join(name);
+            let (job, problems) = load_and_validate(&path, &ValidateOptions::default());
+            assert!(problems.is_empty(), "{}", describe(&problems));
+            let kept = job.unwrap().items.len();
+            let (counted, findings) = check(&path, &ValidateOptions::default());
+            assert_eq!(findings, Findings::default());
+            let counted = counted.unwrap();
+            assert_eq!(counted.operations, kept, "{name}");
+            assert_eq!(counted.name, "j");
+        }
+        let (job, _) = check(&dir.path().join("j.csv"), &ValidateOptions::default());
+        assert_eq!(job.unwrap().operations, 5_000 + 500);
+        let (job, _) = check(&dir.path().join("j.toml"), &ValidateOptions::default());
+        assert_eq!(job.unwrap().operations, 2 + 5_000 + 500);
+    }
+
+    #[test]
+    fn a_source_with_thousands_of_bad_rows_lists_a_bounded_number_after_its_quoting_errors() {
+        let mut export = String::from("ticket,body,internal\n");
+        for i in 0..3_000 {
+            export.push_str(&format!("TIC001000,note {i},maybe\n"));
+        }
+        export.push_str("TIC001000,\"never closed\n");
+        let toml = "[[sources]]\npath = \"export.csv\"\n\
+                [sources.columns]\nticket = \"ticket\"\nbody = \"body\"\ninternal = \"internal\"\n";
+        let dir = fixture(&[("j.toml", toml), ("export.csv", &export)]);
+        let (job, findings) = check(&dir.path().join("j.toml"), &ValidateOptions::default());
+        assert!(job.is_some());
+        assert_eq!((findings.errors, findings.warnings), (3_001, 0));
+        let p = &findings.problems;
+        assert_eq!(p.len(), 1 + MAX_PER_KIND + 1, "{}", describe(p));
+        // As when the export was parsed whole before its rows were read: the quoting error first.
+        assert_eq!(p[0].location, "export.csv:3002");
+        assert!(p[0].message.contains("never closed"));
+        assert_eq!(p[1].location, "export.csv:2: column internal");
+        assert_eq!(p[MAX_PER_KIND].location, "export.csv:101: column internal");
+        assert_eq!(p[MAX_PER_KIND + 1].location, "export.csv");
+        assert_eq!(
+        p[MAX_PER_KIND + 1].message,
+        "2900 more errors like \"bad boolean `maybe`\" are not listed (only the first 100 of each kind are)"
+    );
+    }
+}

@@ -323,7 +323,10 @@ mod tests {
                 format!("bad boolean `x{line}`: use true/false, yes/no or 1/0"),
             );
             if line % 250_000 == 0 {
-                p.warn(format!("big.csv:{line}"), "duplicate row: same as big.csv:1");
+                p.warn(
+                    format!("big.csv:{line}"),
+                    "duplicate row: same as big.csv:1",
+                );
             }
         }
         p.error("big.csv:9", "missing ticket");
@@ -357,7 +360,10 @@ mod tests {
         for line in 0..150 {
             a.error(format!("j.csv:{line}"), "missing ticket");
             b.error(format!("j.csv:{line}"), "missing ticket");
-            b.error(format!("j.csv:{line}: column attachments"), "attachment not found: `a` (/a)");
+            b.error(
+                format!("j.csv:{line}: column attachments"),
+                "attachment not found: `a` (/a)",
+            );
         }
         a.append(b);
         assert_eq!(a.error_count(), 450);
@@ -379,7 +385,10 @@ mod tests {
 
     #[test]
     fn kinds_ignore_quoted_values_numbers_and_details() {
-        assert_eq!(kind_of("bad boolean `a:b`: use true/false"), "bad boolean ``");
+        assert_eq!(
+            kind_of("bad boolean `a:b`: use true/false"),
+            "bad boolean ``"
+        );
         assert_eq!(
             kind_of("row has 7 fields but the header has 5 (an unquoted comma?)"),
             kind_of("row has 8 fields but the header has 5 (an unquoted comma?)")
@@ -392,7 +401,10 @@ mod tests {
             kind_of("attachment `a` is 9 bytes, over the upload limit of 1 bytes"),
             kind_of("attachment `a` is outside the attachment folder: names read from an export must stay inside it")
         );
-        assert_eq!(label_of("bad boolean `a:b`: use true/false"), "bad boolean `a:b`");
+        assert_eq!(
+            label_of("bad boolean `a:b`: use true/false"),
+            "bad boolean `a:b`"
+        );
     }
 
     #[test]
@@ -403,7 +415,11 @@ mod tests {
         }
         let f = p.into_findings();
         assert_eq!(f.errors, 10_000);
-        assert!(f.problems.len() <= (MAX_KINDS + 1) * (MAX_PER_KIND + 1), "{}", f.problems.len());
+        assert!(
+            f.problems.len() <= (MAX_KINDS + 1) * (MAX_PER_KIND + 1),
+            "{}",
+            f.problems.len()
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Raw rows: the units of work as the readers find them in CSV jobs, TOML jobs and exports,
-//! before validation. The readers hand each row to a [`RowSink`] as soon as it is read, so a
-//! large job is never held as rows.
+//! before validation, and the cell values the readers share (booleans). The readers hand each
+//! row to a [`RowSink`] as soon as it is read, so a large job is never held as rows.
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -81,5 +81,39 @@ pub(crate) trait RowSink {
 impl RowSink for Vec<RawRow> {
     fn row(&mut self, row: RawRow) {
         self.push(row);
+    }
+}
+
+/// Parse a boolean cell: true/false/yes/no/1/0 (any case); empty is false.
+pub(crate) fn parse_bool(cell: &str) -> Option<bool> {
+    let cell = cell.trim();
+    let is = |words: [&str; 3]| words.iter().any(|w| cell.eq_ignore_ascii_case(w));
+    if cell.is_empty() || is(["false", "no", "0"]) {
+        Some(false)
+    } else if is(["true", "yes", "1"]) {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans() {
+        for (s, v) in [
+            ("TRUE", true),
+            ("yes", true),
+            ("1", true),
+            (" No ", false),
+            ("", false),
+            ("0", false),
+        ] {
+            assert_eq!(parse_bool(s), Some(v), "{s}");
+        }
+        assert_eq!(parse_bool("maybe"), None);
+        assert_eq!(parse_bool("2"), None);
     }
 }

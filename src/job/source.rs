@@ -11,11 +11,11 @@ use toml::Spanned;
 use super::csv_job::split_paths;
 use super::csv_parse::{self, Record};
 use super::problems::{cell, did_you_mean, Problems};
+use super::raw::parse_bool;
 use super::raw::{RawAttachment, RawComment, RawRow, RowLoc, RowSink};
 use super::spec::{ColumnsSpec, Ctx, SourceSpec};
 use super::template::{find_column, Template};
 use super::text::open_utf8;
-use super::validate::parse_bool;
 use super::TicketRef;
 
 /// Source column positions, from the mapping.

@@ -10,7 +10,9 @@ use super::duplicates::Duplicates;
 use super::problems::Problems;
 use super::raw::{RawAttachment, RawComment, RawRow, RowSink};
 use super::split::{server_len, split_comment};
-use super::{Action, CommentSpec, JobItem, UploadSpec, ValidateOptions, MAX_COMMENT_CHARS};
+use super::{
+    Action, CommentSpec, JobItem, TicketRef, UploadSpec, ValidateOptions, MAX_COMMENT_CHARS,
+};
 
 /// Where validated items go, in job order.
 pub(crate) trait ItemSink {
@@ -103,17 +105,28 @@ impl<S: ItemSink> RowSink for Validator<'_, S> {
                 format!("duplicate row: same ticket and content as {first}"),
             );
         }
+        self.push_items(&ticket, &source, comments, uploads);
+    }
+}
+
+impl<S: ItemSink> Validator<'_, S> {
+    /// A valid row's items in order: its comment (or the comment's parts), then its uploads.
+    fn push_items(
+        &mut self,
+        ticket: &TicketRef,
+        source: &str,
+        comments: Vec<CommentSpec>,
+        uploads: Vec<(String, Option<UploadSpec>)>,
+    ) {
         for c in comments {
-            let (source, ticket) = (&source, &ticket);
             self.items.item(|| JobItem {
-                source: source.clone(),
+                source: source.to_string(),
                 ticket: ticket.clone(),
                 action: Action::Comment(c),
             });
         }
         for (source, upload) in uploads {
             if let Some(u) = upload {
-                let ticket = &ticket;
                 self.items.item(|| JobItem {
                     source,
                     ticket: ticket.clone(),
@@ -217,24 +230,11 @@ fn file_size(a: &RawAttachment) -> Result<u64, String> {
     Ok(meta.len())
 }
 
-/// Parse a boolean cell: true/false/yes/no/1/0 (any case); empty is false.
-pub(crate) fn parse_bool(cell: &str) -> Option<bool> {
-    let cell = cell.trim();
-    let is = |words: [&str; 3]| words.iter().any(|w| cell.eq_ignore_ascii_case(w));
-    if cell.is_empty() || is(["false", "no", "0"]) {
-        Some(false)
-    } else if is(["true", "yes", "1"]) {
-        Some(true)
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::job::raw::RowLoc;
-    use crate::job::{Severity, TicketRef};
+    use crate::job::Severity;
     use std::path::PathBuf;
 
     fn row(loc: &str, text: &str, files: &[PathBuf]) -> RawRow {
@@ -289,7 +289,11 @@ mod tests {
         let n = 100_000;
         let mut counting = Validator::new(&opts, ItemCount::default());
         generated_rows(n, &file).for_each(|r| counting.row(r));
-        assert_eq!(counting.duplicates.len(), n, "one digest per row is all it holds");
+        assert_eq!(
+            counting.duplicates.len(),
+            n,
+            "one digest per row is all it holds"
+        );
         let (count, problems) = counting.finish();
         assert_eq!(count, ItemCount(n + n.div_ceil(7)));
         assert!(problems.into_vec().is_empty());
@@ -309,22 +313,6 @@ mod tests {
             count.item(|| unreachable!("a counting sink does not build items"));
         }
         assert_eq!(count, ItemCount(3));
-    }
-
-    #[test]
-    fn booleans() {
-        for (s, v) in [
-            ("TRUE", true),
-            ("yes", true),
-            ("1", true),
-            (" No ", false),
-            ("", false),
-            ("0", false),
-        ] {
-            assert_eq!(parse_bool(s), Some(v), "{s}");
-        }
-        assert_eq!(parse_bool("maybe"), None);
-        assert_eq!(parse_bool("2"), None);
     }
 
     #[test]
