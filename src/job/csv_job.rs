@@ -7,8 +7,7 @@ use std::rc::Rc;
 
 use super::csv_parse::{self, Record};
 use super::problems::{cell, did_you_mean, Problems};
-use super::raw::parse_bool;
-use super::raw::{RawAttachment, RawComment, RawRow, RowLoc, RowSink};
+use super::raw::{parse_bool, RawAttachment, RawComment, RawRow, RowLoc, RowSink};
 use super::TicketRef;
 
 /// The columns a CSV job understands.

@@ -36,8 +36,9 @@ pub fn load_partial(path: &Path, opts: &ValidateOptions) -> (Option<Job>, Findin
 }
 
 /// Validate a job file as [`load_and_validate`] does, but keep none of its items, only count
-/// them: memory does not grow with the job's rows, apart from the duplicate detector's 24
-/// bytes per row. `None` when the file cannot be read at all.
+/// them: memory does not grow with the job's rows, apart from the duplicate detector (a
+/// 24-byte entry per distinct row, about 50 bytes with its table). `None` when the file cannot
+/// be read at all.
 pub fn check(path: &Path, opts: &ValidateOptions) -> (Option<JobCheck>, Findings) {
     let (job, findings) = load(path, opts, ItemCount::default());
     let job = job.map(|(head, count)| JobCheck {
