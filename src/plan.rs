@@ -185,7 +185,9 @@ pub async fn plan(
     cancel: &CancellationToken,
 ) -> Result<Vec<Operation>> {
     let hashes = hash_attachments(job, known, cancel).await?;
-    let mut seen: HashMap<String, u32> = HashMap::new();
+    // Occurrences by a 16-byte digest of the content, not by the content itself: a large job
+    // would otherwise hold a second copy of every comment here.
+    let mut seen: HashMap<[u8; 16], u32> = HashMap::new();
     let mut ops = Vec::with_capacity(job.items.len());
     for item in &job.items {
         let kind = match &item.action {
@@ -198,7 +200,9 @@ pub async fn plan(
             },
         };
         let content = content_key(&item.ticket, &kind);
-        let n = seen.entry(content.clone()).or_insert(0);
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&Sha256::digest(content.as_bytes())[..16]);
+        let n = seen.entry(digest).or_insert(0);
         *n += 1;
         ops.push(Operation {
             op_key: op_key(&content, *n, &kind),

@@ -57,6 +57,11 @@ enum Command {
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
     /// Check a job file without any network access (exit 2 when it has errors).
+    ///
+    /// The job is read as a stream and its rows are counted, not kept, so memory does not
+    /// grow with the number of rows. Only the duplicate-row detector grows: a few dozen bytes
+    /// per distinct row. At most 100 problems of each kind are listed, then a count of the
+    /// rest.
     Validate(ValidateArgs),
     /// Start the sandbox in-process and run jobs/demo.toml against it.
     #[cfg(feature = "sandbox")]
@@ -291,7 +296,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             eprintln!(
                 "{}: {} operations, no errors",
                 a.job.display(),
-                job.items.len()
+                job.operations
             );
             Ok(EXIT_OK)
         }

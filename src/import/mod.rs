@@ -5,7 +5,7 @@
 use crate::api::Concurrency;
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::job::{self, Job, Severity, ValidateOptions};
+use crate::job::{self, Job, JobCheck, Severity, ValidateOptions};
 use crate::plan::{self, KnownHashes};
 use crate::runner::{
     Completed, OpsOptions, Pacing, PacingSpec, Session, Stop, DEFAULT_MAX_CONCURRENCY,
@@ -33,21 +33,19 @@ pub struct RunOptions {
     pub validate: ValidateOptions,
 }
 
-/// Validate a job and print its problems; the job when it has no error.
-pub fn validate_job(path: &Path, opts: &ValidateOptions, quiet: bool) -> Result<Job> {
-    let (job, problems) = job::load_and_validate(path, opts);
-    let errors = problems
-        .iter()
-        .filter(|p| p.severity == Severity::Error)
-        .count();
-    for p in &problems {
+/// Validate a job and print its problems (at most [`job::MAX_PER_KIND`] of each kind, then
+/// a count); the job's size when it has no error. Keeps none of the job's items: memory does
+/// not grow with its rows (apart from the duplicate detector's few bytes per row).
+pub fn validate_job(path: &Path, opts: &ValidateOptions, quiet: bool) -> Result<JobCheck> {
+    let (job, findings) = job::check(path, opts);
+    for p in &findings.problems {
         if !quiet || p.severity == Severity::Error {
             eprintln!("{p}");
         }
     }
     match job {
-        Some(job) if errors == 0 => Ok(job),
-        _ => Err(Error::InvalidJob(errors.max(1))),
+        Some(job) if findings.errors == 0 => Ok(job),
+        _ => Err(Error::InvalidJob(findings.errors.max(1))),
     }
 }
 
@@ -65,16 +63,18 @@ pub async fn run_import_with(
     conn: impl FnOnce(&Job) -> Result<Connection>,
     stop: Option<Stop>,
 ) -> Result<Completed> {
-    let (job, problems) = job::load_partial(&opts.job, &opts.validate);
-    let (errors, warnings): (Vec<_>, Vec<_>) = problems
+    let (job, findings) = job::load_partial(&opts.job, &opts.validate);
+    let (errors, warnings): (Vec<_>, Vec<_>) = findings
+        .problems
         .into_iter()
         .partition(|p| p.severity == Severity::Error);
+    let unlisted_errors = findings.errors.saturating_sub(errors.len());
     if !opts.quiet {
         warnings.iter().for_each(|p| eprintln!("{p}"));
     }
-    let Some(job) = job else {
+    let Some(mut job) = job else {
         errors.iter().for_each(|p| eprintln!("{p}"));
-        return Err(Error::InvalidJob(errors.len().max(1)));
+        return Err(Error::InvalidJob(findings.errors.max(1)));
     };
     let (pacing, results) = settings(opts, &job);
     let session = match stop {
@@ -88,6 +88,8 @@ pub async fn run_import_with(
         KnownHashes::placeholder()
     };
     let ops = plan::plan(&job, &known, &session.stop().cancel.soft).await?;
+    // The operations carry everything the run needs from the items: free them before it.
+    job.items = Vec::new();
     let ops_opts = OpsOptions {
         job_name: job.name.clone(),
         notify: opts.notify || job.settings.notify.unwrap_or(false),
@@ -96,6 +98,7 @@ pub async fn run_import_with(
         verb: "importing",
         quiet: opts.quiet,
         problems: errors,
+        unlisted_errors,
     };
     session
         .run_ops(ops, || conn(&job), &pacing, &ops_opts)

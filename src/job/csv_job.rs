@@ -1,11 +1,13 @@
 //! CSV jobs: a header row with `ticket`, `comment_text`, `is_internal`, `is_resolution` and
 //! `attachments` (any case, any order), one row per ticket action; `#` lines are comments.
 
+use std::io::BufRead;
 use std::path::Path;
+use std::rc::Rc;
 
 use super::csv_parse::{self, Record};
 use super::problems::{cell, did_you_mean, Problems};
-use super::validate::{parse_bool, RawAttachment, RawComment, RawRow};
+use super::raw::{parse_bool, RawAttachment, RawComment, RawRow, RowLoc, RowSink};
 use super::TicketRef;
 
 /// The columns a CSV job understands.
@@ -34,37 +36,39 @@ impl Columns {
     }
 }
 
-/// Read a CSV job's rows. `file` is the job file's name, used in sources and locations.
+/// Read a CSV job's rows into `sink`, one at a time as they are parsed. `file` is the job
+/// file's name, used in sources and locations. Problems are reported in file order, then the
+/// quoting errors of the whole file.
 pub(crate) fn read_rows(
-    text: &str,
+    src: impl BufRead,
     file: &str,
     dir: &Path,
     problems: &mut Problems,
-) -> Vec<RawRow> {
-    let mut records = csv_parse::Reader::new(text, true);
-    let rows = match records.next() {
-        None => {
-            problems.error(
-                format!("{file}:1"),
-                "the job file is empty: expected a header row",
-            );
-            Vec::new()
+    sink: &mut impl RowSink,
+) {
+    let mut records = csv_parse::Reader::new(src, file, true);
+    match records.next() {
+        None => problems.error(
+            format!("{file}:1"),
+            "the job file is empty: expected a header row",
+        ),
+        Some(header) => {
+            if let Some(columns) = read_header(&header, file, problems) {
+                let file: Rc<str> = file.into();
+                let mut r = Record::default();
+                while records.read_into(&mut r) {
+                    if r.broken {
+                        continue;
+                    }
+                    if let Some(row) = read_row(&r, &columns, &file, dir, problems) {
+                        sink.row(row);
+                    }
+                }
+            }
         }
-        Some(header) => match read_header(&header, file, problems) {
-            None => Vec::new(),
-            Some(columns) => records
-                .by_ref()
-                .filter(|r| !r.broken)
-                .filter_map(|r| read_row(&r, &columns, file, dir, problems))
-                .collect(),
-        },
-    };
-    // The quoting errors of the records read (all of them, unless the header was unusable).
-    records.by_ref().for_each(drop);
-    for e in &records.errors {
-        problems.error(format!("{file}:{}", e.line), e.message.clone());
     }
-    rows
+    // The quoting errors of the records read (all of them, unless the header was unusable).
+    problems.append(records.finish());
 }
 
 /// Map header names to known columns; warn on unknown ones, error on duplicates or no `ticket`.
@@ -105,7 +109,7 @@ fn read_header(header: &Record, file: &str, problems: &mut Problems) -> Option<C
 fn read_row(
     record: &Record,
     columns: &Columns,
-    file: &str,
+    file: &Rc<str>,
     dir: &Path,
     problems: &mut Problems,
 ) -> Option<RawRow> {
@@ -156,7 +160,10 @@ fn read_row(
         })
         .collect();
     Some(RawRow {
-        loc,
+        loc: RowLoc::Line {
+            file: Rc::clone(file),
+            line,
+        },
         ticket,
         comment,
         attachments,
@@ -174,7 +181,8 @@ mod tests {
 
     fn rows(text: &str, dir: &Path) -> (Vec<RawRow>, Vec<crate::job::Problem>) {
         let mut p = Problems::default();
-        let rows = read_rows(text, "j.csv", dir, &mut p);
+        let mut rows = Vec::new();
+        read_rows(text.as_bytes(), "j.csv", dir, &mut p, &mut rows);
         (rows, p.into_vec())
     }
 

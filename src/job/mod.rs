@@ -2,20 +2,29 @@
 //!
 //! `load_and_validate` reports every problem at once, each naming file, line and column.
 //! Nothing downstream takes anything but a validated `Job`.
+//!
+//! Data flow: the readers (`csv_job`, `toml_job`, `source`, over the streaming `csv_parse`)
+//! hand each raw row to the `validate::Validator` as soon as it is parsed; the validator
+//! checks it and keeps its items (a run: [`load_partial`]) or only counts them (`validate`:
+//! [`check`]). Neither the file nor its rows are held whole; the problem list is bounded
+//! ([`MAX_PER_KIND`] of each kind, then a count).
 
 mod csv_job;
 mod csv_parse;
+mod duplicates;
 mod load;
 mod problems;
+mod raw;
 mod source;
 mod spec;
 mod split;
 mod template;
+mod text;
 mod toml_job;
 mod validate;
 
-pub use load::{load_and_validate, load_partial};
-pub use problems::describe;
+pub use load::{check, load_and_validate, load_partial};
+pub use problems::{describe, MAX_PER_KIND};
 pub use split::server_len;
 pub(crate) use split::split_comment;
 
@@ -128,8 +137,30 @@ pub struct Job {
     pub items: Vec<JobItem>,
 }
 
+/// What [`check`] learns about a valid job without keeping its items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCheck {
+    /// Name (TOML `name`, else the file stem).
+    pub name: String,
+    /// Operations the job would plan (comments, their parts, and uploads).
+    pub operations: usize,
+}
+
+/// What validation found: the problems listed, in the order found (at most
+/// [`MAX_PER_KIND`] of each kind, then one line per kind counting the rest), and the totals,
+/// listed or not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// The problems listed.
+    pub problems: Vec<Problem>,
+    /// Errors found, listed or not.
+    pub errors: usize,
+    /// Warnings found, listed or not.
+    pub warnings: usize,
+}
+
 /// Severity of a validation finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     /// Blocks the run.
     Error,

@@ -1,110 +1,184 @@
 //! Collecting validation findings, formatting their locations, and describing them for people.
+//!
+//! The list is bounded: a file with a million bad rows must not keep (or print) a million
+//! messages. Findings are grouped by kind (the message without its quoted values and numbers,
+//! up to its first colon); the first [`MAX_PER_KIND`] of each kind are listed in the order
+//! found, the rest are counted, and one line per such kind says how many were left out.
 
-use super::{Problem, Severity};
+use std::collections::HashMap;
 
-/// Reports at most this many non-UTF-8 lines per file (then a count of the rest).
-const MAX_UTF8_REPORTS: usize = 10;
+use super::{Findings, Problem, Severity};
 
-/// Accumulates every problem found while loading a job.
+/// Lists at most this many findings of one kind; the rest are counted.
+pub const MAX_PER_KIND: usize = 100;
+/// Kinds told apart (per severity); findings of further kinds are grouped under one.
+const MAX_KINDS: usize = 100;
+
+/// Accumulates the problems found while loading a job, bounded per kind.
 #[derive(Debug, Default)]
 pub(crate) struct Problems {
     list: Vec<Problem>,
+    /// Index in `tally` of each kind: severity and the message's shape ([`kind_of`]).
+    kinds: HashMap<(Severity, String), usize>,
+    tally: Vec<Tally>,
+    errors: usize,
+    warnings: usize,
+}
+
+/// How many findings of one kind were listed and left out.
+#[derive(Debug)]
+struct Tally {
+    severity: Severity,
+    listed: usize,
+    unlisted: usize,
+    /// The file of the first finding, where the count line is placed.
+    file: String,
+    /// The first finding's message up to its first colon, to name the kind.
+    label: String,
 }
 
 impl Problems {
     /// Record an error (blocks the run).
     pub(crate) fn error(&mut self, location: impl Into<String>, message: impl Into<String>) {
-        self.push(Severity::Error, location.into(), message.into());
+        self.push(Problem {
+            severity: Severity::Error,
+            location: location.into(),
+            message: message.into(),
+        });
     }
 
     /// Record a warning (reported, does not block).
     pub(crate) fn warn(&mut self, location: impl Into<String>, message: impl Into<String>) {
-        self.push(Severity::Warning, location.into(), message.into());
-    }
-
-    fn push(&mut self, severity: Severity, location: String, message: String) {
-        self.list.push(Problem {
-            severity,
-            location,
-            message,
+        self.push(Problem {
+            severity: Severity::Warning,
+            location: location.into(),
+            message: message.into(),
         });
     }
 
-    /// Number of errors so far.
-    pub(crate) fn error_count(&self) -> usize {
-        self.list
-            .iter()
-            .filter(|p| p.severity == Severity::Error)
-            .count()
+    fn push(&mut self, p: Problem) {
+        self.count(p.severity, 1);
+        let t = self.tally_of(p.severity, &p.location, &p.message);
+        if t.listed < MAX_PER_KIND {
+            t.listed += 1;
+            self.list.push(p);
+        } else {
+            t.unlisted += 1;
+        }
     }
 
-    /// The findings in the order they were found.
-    pub(crate) fn into_vec(self) -> Vec<Problem> {
-        self.list
+    fn count(&mut self, severity: Severity, n: usize) {
+        match severity {
+            Severity::Error => self.errors += n,
+            Severity::Warning => self.warnings += n,
+        }
     }
+
+    /// The tally of a finding's kind, new if it is the first of its kind.
+    fn tally_of(&mut self, severity: Severity, location: &str, message: &str) -> &mut Tally {
+        let mut key = (severity, kind_of(message));
+        if !self.kinds.contains_key(&key) && self.kinds.len() >= MAX_KINDS {
+            key.1 = String::new();
+        }
+        let next = self.tally.len();
+        let i = *self.kinds.entry(key).or_insert(next);
+        if i == next {
+            self.tally.push(Tally {
+                severity,
+                listed: 0,
+                unlisted: 0,
+                file: location.split(':').next().unwrap_or_default().to_string(),
+                label: label_of(message),
+            });
+        }
+        &mut self.tally[i]
+    }
+
+    /// Add the findings of `other` after these ones (as if they had been found here), with
+    /// the counts of those `other` left out.
+    pub(crate) fn append(&mut self, other: Problems) {
+        for p in other.list {
+            self.push(p);
+        }
+        for t in other.tally.into_iter().filter(|t| t.unlisted > 0) {
+            self.count(t.severity, t.unlisted);
+            let mine = self.tally_of(t.severity, &t.file, &t.label);
+            mine.unlisted += t.unlisted;
+        }
+    }
+
+    /// Number of errors so far, listed or not.
+    pub(crate) fn error_count(&self) -> usize {
+        self.errors
+    }
+
+    /// The findings listed, in the order found, then one line per kind with findings left out;
+    /// and the totals.
+    pub(crate) fn into_findings(self) -> Findings {
+        let mut problems = self.list;
+        for t in self.tally.into_iter().filter(|t| t.unlisted > 0) {
+            let what = match t.severity {
+                Severity::Error => "errors",
+                Severity::Warning => "warnings",
+            };
+            problems.push(Problem {
+                severity: t.severity,
+                location: t.file,
+                message: format!(
+                    "{} more {what} like \"{}\" are not listed (only the first {MAX_PER_KIND} of each kind are)",
+                    t.unlisted, t.label
+                ),
+            });
+        }
+        Findings {
+            problems,
+            errors: self.errors,
+            warnings: self.warnings,
+        }
+    }
+
+    /// The findings listed, as [`Problems::into_findings`] lists them.
+    #[cfg(test)]
+    pub(crate) fn into_vec(self) -> Vec<Problem> {
+        self.into_findings().problems
+    }
+}
+
+/// The kind of a message: its text up to the first colon, without the values it quotes in
+/// backticks and without numbers (`bad boolean `maybe`: use ...` -> `bad boolean ``).
+fn kind_of(message: &str) -> String {
+    let mut kind = String::new();
+    let mut quoted = false;
+    for c in message.chars() {
+        match c {
+            '`' => {
+                quoted = !quoted;
+                kind.push(c);
+            }
+            _ if quoted || c.is_ascii_digit() => {}
+            ':' => break,
+            _ => kind.push(c),
+        }
+    }
+    kind
+}
+
+/// A message up to its first colon outside backticks, to name its kind in the count line.
+fn label_of(message: &str) -> String {
+    let mut quoted = false;
+    let end = message
+        .char_indices()
+        .find(|&(_, c)| {
+            quoted ^= c == '`';
+            c == ':' && !quoted
+        })
+        .map_or(message.len(), |(i, _)| i);
+    message[..end].to_string()
 }
 
 /// `file:line: column name`, the location of one CSV cell.
 pub(crate) fn cell(file: &str, line: usize, column: &str) -> String {
     format!("{file}:{line}: column {column}")
-}
-
-/// Read a text file as bytes and check it is UTF-8, naming every bad line.
-/// Returns the text (lossily decoded when bad, so that other checks still run),
-/// or `None` when the file cannot be read at all.
-pub(crate) fn read_utf8(
-    path: &std::path::Path,
-    file: &str,
-    location: &str,
-    problems: &mut Problems,
-) -> Option<String> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            problems.error(location, format!("cannot read {}: {e}", path.display()));
-            return None;
-        }
-    };
-    match String::from_utf8(bytes) {
-        Ok(text) => Some(text),
-        // A few bad lines (one odd character): the rest is still checked. Many: it is not a
-        // text file, and checking its "rows" would only bury the cause under noise.
-        Err(e) => match report_bad_lines(e.as_bytes(), file, problems) {
-            true => Some(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            false => None,
-        },
-    }
-}
-
-/// Name each line that is not valid UTF-8, with the column (byte) of the first bad byte;
-/// whether they were few enough to go on checking the rest.
-fn report_bad_lines(bytes: &[u8], file: &str, problems: &mut Problems) -> bool {
-    let mut reported = 0usize;
-    let mut more = 0usize;
-    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        if let Err(e) = std::str::from_utf8(line) {
-            if reported == MAX_UTF8_REPORTS {
-                more += 1;
-                continue;
-            }
-            reported += 1;
-            let col = e.valid_up_to();
-            problems.error(
-                format!("{file}:{}:{}", i + 1, col + 1),
-                format!(
-                    "text is not valid UTF-8 (byte 0x{:02X}); save the file as UTF-8",
-                    line[col]
-                ),
-            );
-        }
-    }
-    if more > 0 {
-        problems.error(
-            file.to_string(),
-            format!("{more} more lines are not valid UTF-8: this does not look like a text file; nothing else was checked"),
-        );
-    }
-    more == 0
 }
 
 /// 1-based line of a byte offset in `text`.
@@ -241,15 +315,111 @@ mod tests {
     }
 
     #[test]
-    fn names_each_non_utf8_line_and_column() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.csv");
-        std::fs::write(&path, b"ticket\nok\nab\xe9c\nfine\n\xff\n").unwrap();
+    fn a_million_findings_of_one_kind_list_the_first_hundred_and_count_the_rest() {
         let mut p = Problems::default();
-        let text = read_utf8(&path, "x.csv", "x.csv", &mut p).unwrap();
-        assert!(text.contains("fine"));
-        let locs: Vec<String> = p.into_vec().into_iter().map(|p| p.location).collect();
-        assert_eq!(locs, ["x.csv:3:3", "x.csv:5:1"]);
+        for line in 2..1_000_002 {
+            p.error(
+                format!("big.csv:{line}: column is_internal"),
+                format!("bad boolean `x{line}`: use true/false, yes/no or 1/0"),
+            );
+            if line % 250_000 == 0 {
+                p.warn(
+                    format!("big.csv:{line}"),
+                    "duplicate row: same as big.csv:1",
+                );
+            }
+        }
+        p.error("big.csv:9", "missing ticket");
+        let f = p.into_findings();
+        assert_eq!((f.errors, f.warnings), (1_000_001, 4));
+        assert_eq!(f.problems.len(), MAX_PER_KIND + 4 + 1 + 1);
+        let bad: Vec<&Problem> = f
+            .problems
+            .iter()
+            .filter(|p| p.message.starts_with("bad boolean"))
+            .collect();
+        assert_eq!(bad.len(), MAX_PER_KIND);
+        assert_eq!(bad[0].location, "big.csv:2: column is_internal");
+        assert_eq!(bad[99].location, "big.csv:101: column is_internal");
+        let last = f.problems.last().unwrap();
+        assert_eq!(last.severity, Severity::Error);
+        assert_eq!(last.location, "big.csv");
+        assert_eq!(
+            last.message,
+            "999900 more errors like \"bad boolean `x2`\" are not listed (only the first 100 of each kind are)"
+        );
+        assert!(f.problems[..f.problems.len() - 1]
+            .iter()
+            .any(|p| p.message == "missing ticket"));
+    }
+
+    #[test]
+    fn appended_findings_keep_their_order_the_bound_and_the_totals() {
+        let (mut a, mut b) = (Problems::default(), Problems::default());
+        a.warn("j.csv:1", "unknown column `x`; it is ignored");
+        for line in 0..150 {
+            a.error(format!("j.csv:{line}"), "missing ticket");
+            b.error(format!("j.csv:{line}"), "missing ticket");
+            b.error(
+                format!("j.csv:{line}: column attachments"),
+                "attachment not found: `a` (/a)",
+            );
+        }
+        a.append(b);
+        assert_eq!(a.error_count(), 450);
+        let f = a.into_findings();
+        assert_eq!((f.errors, f.warnings), (450, 1));
+        let messages: Vec<&str> = f.problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(messages[0], "unknown column `x`; it is ignored");
+        assert_eq!(messages[1..101], ["missing ticket"; 100]);
+        assert!(messages[101].starts_with("attachment not found"));
+        assert_eq!(messages.len(), 1 + 100 + 100 + 2);
+        assert_eq!(
+            messages[201..],
+            [
+                "200 more errors like \"missing ticket\" are not listed (only the first 100 of each kind are)",
+                "50 more errors like \"attachment not found\" are not listed (only the first 100 of each kind are)",
+            ]
+        );
+    }
+
+    #[test]
+    fn kinds_ignore_quoted_values_numbers_and_details() {
+        assert_eq!(
+            kind_of("bad boolean `a:b`: use true/false"),
+            "bad boolean ``"
+        );
+        assert_eq!(
+            kind_of("row has 7 fields but the header has 5 (an unquoted comma?)"),
+            kind_of("row has 8 fields but the header has 5 (an unquoted comma?)")
+        );
+        assert_eq!(
+            kind_of("duplicate row: same ticket and content as j.csv:2"),
+            "duplicate row"
+        );
+        assert_ne!(
+            kind_of("attachment `a` is 9 bytes, over the upload limit of 1 bytes"),
+            kind_of("attachment `a` is outside the attachment folder: names read from an export must stay inside it")
+        );
+        assert_eq!(
+            label_of("bad boolean `a:b`: use true/false"),
+            "bad boolean `a:b`"
+        );
+    }
+
+    #[test]
+    fn findings_of_too_many_kinds_share_one_bound() {
+        let mut p = Problems::default();
+        for i in 0..10_000 {
+            p.error("j.csv", format!("{} went wrong", "x".repeat(i % 500 + 1)));
+        }
+        let f = p.into_findings();
+        assert_eq!(f.errors, 10_000);
+        assert!(
+            f.problems.len() <= (MAX_KINDS + 1) * (MAX_PER_KIND + 1),
+            "{}",
+            f.problems.len()
+        );
     }
 
     #[test]

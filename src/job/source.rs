@@ -2,16 +2,19 @@
 //! a comment template, an optional ticket map and an attachment folder.
 
 use std::collections::HashMap;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use toml::Spanned;
 
 use super::csv_job::split_paths;
 use super::csv_parse::{self, Record};
-use super::problems::{cell, did_you_mean, read_utf8, Problems};
+use super::problems::{cell, did_you_mean, Problems};
+use super::raw::{parse_bool, RawAttachment, RawComment, RawRow, RowLoc, RowSink};
 use super::spec::{ColumnsSpec, Ctx, SourceSpec};
 use super::template::{find_column, Template};
-use super::validate::{parse_bool, RawAttachment, RawComment, RawRow};
+use super::text::open_utf8;
 use super::TicketRef;
 
 /// Source column positions, from the mapping.
@@ -27,7 +30,7 @@ struct Mapped {
 
 /// Everything needed to turn one export record into a row.
 struct Reader<'a> {
-    file: String,
+    file: Rc<str>,
     cols: Mapped,
     template: Template,
     /// `None`: no map (use the cell as is); `Some(None)`: the map failed to load (reported).
@@ -37,48 +40,75 @@ struct Reader<'a> {
     separator: &'a str,
 }
 
-/// Read one `[[sources]]` entry into raw rows (none when its setup is broken; reported).
+/// Read one `[[sources]]` entry's rows into `sink`, one at a time as they are parsed (none
+/// when its setup is broken; reported).
 pub(crate) fn read_rows(
     ctx: &Ctx<'_>,
     i: usize,
     spanned: &Spanned<SourceSpec>,
     problems: &mut Problems,
-) -> Vec<RawRow> {
+    sink: &mut impl RowSink,
+) {
     let s = spanned.get_ref();
     let here = format!("sources[{i}]");
     let path = ctx.dir.join(s.path.get_ref());
     let file = display_name(&path);
-    let Some(text) = read_utf8(
-        &path,
-        &file,
-        &ctx.at(&s.path, &format!("{here}.path")),
-        problems,
-    ) else {
-        return Vec::new();
+    let at = ctx.at(&s.path, &format!("{here}.path"));
+    let Some(src) = open_utf8(&path, &file, &at, problems) else {
+        return;
     };
-    let records = parse_reporting(&text, &file, problems);
-    let Some((header, body)) = records.split_first() else {
-        problems.error(
+    let mut records = csv_parse::Reader::new(src, &file, false);
+    // Listed after the export's quoting errors, which name damage anywhere in the file.
+    let mut later = Problems::default();
+    match records.next() {
+        None => later.error(
             format!("{file}:1"),
             "the export is empty: expected a header row",
-        );
-        return Vec::new();
-    };
-    let cols = map_columns(ctx, &here, &s.columns, &header.fields, &file, problems);
+        ),
+        Some(header) => {
+            if let Some(reader) = setup(ctx, &here, s, &path, &header.fields, &mut later) {
+                let mut r = Record::default();
+                while records.read_into(&mut r) {
+                    if r.broken {
+                        continue;
+                    }
+                    if let Some(row) = reader.row(&r, &mut later) {
+                        sink.row(row);
+                    }
+                }
+            }
+        }
+    }
+    problems.append(records.finish());
+    problems.append(later);
+}
+
+/// The mapping, template, ticket map and attachment folder of a source, checked against the
+/// export's header; `None` when rows cannot be read through them (reported).
+fn setup<'a>(
+    ctx: &Ctx<'_>,
+    here: &str,
+    s: &'a SourceSpec,
+    path: &Path,
+    header: &[String],
+    problems: &mut Problems,
+) -> Option<Reader<'a>> {
+    let file = display_name(path);
+    let cols = map_columns(ctx, here, &s.columns, header, &file, problems);
     // A broken template is reported; the rows are still checked, with the body as the text.
     let template = cols.as_ref().map(|c| {
-        compile_template(ctx, &here, s, c, problems).unwrap_or_else(|| Template::column(c.body))
+        compile_template(ctx, here, s, c, problems).unwrap_or_else(|| Template::column(c.body))
     });
     let map = s
         .ticket_map
         .as_ref()
         .map(|m| load_map(ctx, m, &ctx.at(m, &format!("{here}.ticket_map")), problems));
-    let attachments_dir = attachments_dir(ctx, &here, s, &path, problems);
+    let attachments_dir = attachments_dir(ctx, here, s, path, problems);
     let (Some(cols), Some(template)) = (cols, template) else {
-        return Vec::new();
+        return None;
     };
-    let reader = Reader {
-        file,
+    Some(Reader {
+        file: file.into(),
         cols,
         template,
         map,
@@ -91,11 +121,7 @@ pub(crate) fn read_rows(
             .attachment_separator
             .as_ref()
             .map_or(";", |s| s.get_ref().as_str()),
-    };
-    body.iter()
-        .filter(|r| !r.broken)
-        .filter_map(|r| reader.row(r, problems))
-        .collect()
+    })
 }
 
 /// The file name for locations (`export.csv`).
@@ -104,15 +130,6 @@ pub(crate) fn display_name(path: &Path) -> String {
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
-}
-
-/// Parse CSV text, reporting quoting errors with their lines.
-fn parse_reporting(text: &str, file: &str, problems: &mut Problems) -> Vec<Record> {
-    let (records, errors) = csv_parse::parse(text, false);
-    for e in errors {
-        problems.error(format!("{file}:{}", e.line), e.message);
-    }
-    records
 }
 
 /// Find every mapped column in the export's header; a missing one is an error with a suggestion.
@@ -233,10 +250,24 @@ fn load_map(
 ) -> Option<HashMap<String, TicketRef>> {
     let path = ctx.dir.join(spanned.get_ref());
     let file = display_name(&path);
-    let text = read_utf8(&path, &file, loc, problems)?;
+    let src = open_utf8(&path, &file, loc, problems)?;
     let errors_before = problems.error_count();
-    let records = parse_reporting(&text, &file, problems);
-    if records.first().is_none_or(|h| h.fields.len() < 2) {
+    let mut records = csv_parse::Reader::new(src, &file, false);
+    // Listed after the map's quoting errors.
+    let mut later = Problems::default();
+    let map = read_map(&mut records, &file, &mut later);
+    problems.append(records.finish());
+    problems.append(later);
+    map.filter(|_| problems.error_count() == errors_before)
+}
+
+/// The entries of a ticket map; `None` when it has no usable header (reported).
+fn read_map(
+    records: &mut csv_parse::Reader<impl BufRead>,
+    file: &str,
+    problems: &mut Problems,
+) -> Option<HashMap<String, TicketRef>> {
+    if records.next().is_none_or(|h| h.fields.len() < 2) {
         problems.error(
             format!("{file}:1"),
             "the ticket map needs a header and two columns: external id, alga ticket",
@@ -245,7 +276,7 @@ fn load_map(
     }
     let mut map = HashMap::new();
     let mut lines: HashMap<String, usize> = HashMap::new();
-    for r in records.iter().skip(1).filter(|r| !r.broken) {
+    for r in records.by_ref().filter(|r| !r.broken) {
         let ext = r.fields.first().map_or("", |f| f.trim());
         if ext.is_empty() {
             problems.error(format!("{file}:{}", r.line), "missing external ticket id");
@@ -274,7 +305,7 @@ fn load_map(
         lines.insert(ext.to_string(), r.line);
         map.insert(ext.to_string(), target);
     }
-    (problems.error_count() == errors_before).then_some(map)
+    Some(map)
 }
 
 /// Whether an attachment name read from an export stays inside the attachment folder: the
@@ -304,7 +335,7 @@ fn stays_inside(name: &str, at: &str, problems: &mut Problems) -> bool {
 impl Reader<'_> {
     /// One export record to a raw row.
     fn row(&self, r: &Record, problems: &mut Problems) -> Option<RawRow> {
-        let (file, line) = (self.file.as_str(), r.line);
+        let (file, line) = (&*self.file, r.line);
         let loc = format!("{file}:{line}");
         if r.fields
             .iter()
@@ -359,7 +390,10 @@ impl Reader<'_> {
                 .collect()
         });
         Some(RawRow {
-            loc,
+            loc: RowLoc::Line {
+                file: Rc::clone(&self.file),
+                line,
+            },
             ticket,
             comment,
             attachments,

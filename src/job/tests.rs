@@ -111,7 +111,7 @@ fn shipped_inline_toml_is_valid() {
 }
 
 /// A temp folder with files: (relative path, contents).
-fn fixture(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(super) fn fixture(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
         let path = dir.path().join(name);

@@ -1,14 +1,15 @@
 //! TOML jobs: name, kind, `[settings]`, inline `[[tickets]]` and `[[sources]]`, read into
-//! raw rows with readable locators (`demo.toml:tickets[2].comments[0]`).
+//! raw rows with readable locators (`demo.toml:tickets[2].comments[0]`). The file itself is
+//! parsed whole; the rows of its `[[sources]]` exports stream into the sink like a CSV job's.
 
 use std::path::PathBuf;
 
 use toml::Spanned;
 
 use super::problems::{did_you_mean, line_of, Problems};
+use super::raw::{RawAttachment, RawComment, RawRow, RowLoc, RowSink};
 use super::source;
 use super::spec::{known_keys, Ctx, JobSpec, SettingsSpec, TicketSpec};
-use super::validate::{RawAttachment, RawComment, RawRow};
 use super::{JobSettings, TicketRef};
 
 /// What a TOML job file holds once read.
@@ -16,11 +17,15 @@ use super::{JobSettings, TicketRef};
 pub(crate) struct TomlJob {
     pub(crate) name: Option<String>,
     pub(crate) settings: JobSettings,
-    pub(crate) rows: Vec<RawRow>,
 }
 
-/// Read a TOML job; `None` when it cannot be used at all (reported).
-pub(crate) fn read(ctx: &Ctx<'_>, problems: &mut Problems) -> Option<TomlJob> {
+/// Read a TOML job, handing its rows to `sink` in job order; `None` when it cannot be used at
+/// all (reported).
+pub(crate) fn read(
+    ctx: &Ctx<'_>,
+    problems: &mut Problems,
+    sink: &mut impl RowSink,
+) -> Option<TomlJob> {
     // The kind first, on its own: an export job's other keys are not ours to judge.
     if let Ok(k) = toml::from_str::<KindOnly>(ctx.text) {
         if !check_kind(ctx, k.kind.as_ref(), problems) {
@@ -48,12 +53,13 @@ pub(crate) fn read(ctx: &Ctx<'_>, problems: &mut Problems) -> Option<TomlJob> {
         .as_ref()
         .map(|s| read_settings(ctx, s, problems))
         .unwrap_or_default();
-    let mut rows = Vec::new();
     for (i, t) in spec.tickets.iter().enumerate() {
-        rows.extend(ticket_rows(ctx, i, t, problems));
+        for row in ticket_rows(ctx, i, t, problems) {
+            sink.row(row);
+        }
     }
     for (i, s) in spec.sources.iter().enumerate() {
-        rows.extend(source::read_rows(ctx, i, s, problems));
+        source::read_rows(ctx, i, s, problems, sink);
     }
     if spec.tickets.is_empty() && spec.sources.is_empty() {
         problems.warn(
@@ -61,11 +67,7 @@ pub(crate) fn read(ctx: &Ctx<'_>, problems: &mut Problems) -> Option<TomlJob> {
             "nothing to do: the job has no [[tickets]] and no [[sources]]",
         );
     }
-    Some(TomlJob {
-        name,
-        settings,
-        rows,
-    })
+    Some(TomlJob { name, settings })
 }
 
 /// Just the `kind` key, read before anything else.
@@ -200,7 +202,7 @@ fn ticket_rows(
             let path = format!("{here}.comments[{j}]");
             let entry = c.get_ref();
             RawRow {
-                loc: ctx.at(c, &path),
+                loc: RowLoc::Text(ctx.at(c, &path)),
                 ticket: ticket.clone(),
                 comment: Some(RawComment {
                     source: format!("{}:{path}", ctx.file),
@@ -215,7 +217,7 @@ fn ticket_rows(
         .collect();
     if let Some(first) = t.attachments.first() {
         rows.push(RawRow {
-            loc: ctx.at(first, &format!("{here}.attachments")),
+            loc: RowLoc::Text(ctx.at(first, &format!("{here}.attachments"))),
             ticket,
             comment: None,
             attachments: inline_attachments(ctx, &here, &t.attachments),

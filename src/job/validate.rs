@@ -1,167 +1,145 @@
 //! Turning raw rows (as read from CSV or TOML) into validated job items: comment length,
 //! attachments on disk, duplicates and rows with nothing to do.
+//!
+//! The [`Validator`] is the readers' [`RowSink`]: it checks each row as it is read and hands
+//! the row's items to an [`ItemSink`], which keeps them (a run) or only counts them
+//! (`validate`), so a large job is never held as rows, and not even as items when only
+//! checked. What it keeps per row is the duplicate detector's digest.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
+use super::duplicates::Duplicates;
 use super::problems::Problems;
+use super::raw::{RawAttachment, RawComment, RawRow, RowSink};
 use super::split::{server_len, split_comment};
 use super::{
     Action, CommentSpec, JobItem, TicketRef, UploadSpec, ValidateOptions, MAX_COMMENT_CHARS,
 };
 
-/// A comment as read, before trimming and length checks.
-#[derive(Debug, Clone)]
-pub(crate) struct RawComment {
-    /// Item source (`jobfile:line` or a TOML locator).
-    pub(crate) source: String,
-    /// Problem location.
-    pub(crate) loc: String,
-    /// Text after templating, untrimmed.
-    pub(crate) text: String,
-    /// Internal note.
-    pub(crate) is_internal: bool,
-    /// Resolution flag.
-    pub(crate) is_resolution: bool,
+/// Where validated items go, in job order.
+pub(crate) trait ItemSink {
+    /// Take one item; `make` builds it (a sink that only counts does not call it).
+    fn item(&mut self, make: impl FnOnce() -> JobItem);
 }
 
-/// An attachment as written, with its path resolved.
-#[derive(Debug, Clone)]
-pub(crate) struct RawAttachment {
-    /// Item source.
-    pub(crate) source: String,
-    /// Problem location.
-    pub(crate) loc: String,
-    /// The path as written in the job.
-    pub(crate) written: String,
-    /// The path resolved against its base folder.
-    pub(crate) path: PathBuf,
+impl ItemSink for Vec<JobItem> {
+    fn item(&mut self, make: impl FnOnce() -> JobItem) {
+        self.push(make());
+    }
 }
 
-/// One unit of work as written: a CSV row, a source row, an inline comment.
-#[derive(Debug, Clone)]
-pub(crate) struct RawRow {
-    /// Where the row is (`file:line`), for row-level findings.
-    pub(crate) loc: String,
-    /// Target ticket; `None` when missing or unresolvable (already reported).
-    pub(crate) ticket: Option<TicketRef>,
-    /// The comment, if the row has text.
-    pub(crate) comment: Option<RawComment>,
-    /// Attachments in order.
-    pub(crate) attachments: Vec<RawAttachment>,
+/// Counts the items without building or keeping them (`validate`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ItemCount(pub(crate) usize);
+
+impl ItemSink for ItemCount {
+    fn item(&mut self, _make: impl FnOnce() -> JobItem) {
+        self.0 += 1;
+    }
 }
 
-/// Validate rows into items, in order, reporting every problem.
-pub(crate) fn rows_to_items(
-    rows: Vec<RawRow>,
-    opts: &ValidateOptions,
-    problems: &mut Problems,
-) -> Vec<JobItem> {
-    let mut items = Vec::new();
-    let mut seen: HashMap<[u8; 16], String> = HashMap::new();
-    for row in rows {
-        let comments = row
+/// Checks rows as the readers produce them, in order, reporting every problem.
+pub(crate) struct Validator<'a, S> {
+    opts: &'a ValidateOptions,
+    items: S,
+    duplicates: Duplicates,
+    /// The rows' problems: listed after everything the readers report.
+    problems: Problems,
+}
+
+impl<'a, S: ItemSink> Validator<'a, S> {
+    /// A validator handing items to `items`.
+    pub(crate) fn new(opts: &'a ValidateOptions, items: S) -> Validator<'a, S> {
+        Validator {
+            opts,
+            items,
+            duplicates: Duplicates::default(),
+            problems: Problems::default(),
+        }
+    }
+
+    /// The item sink and the problems of the rows.
+    pub(crate) fn finish(self) -> (S, Problems) {
+        (self.items, self.problems)
+    }
+}
+
+impl<S: ItemSink> RowSink for Validator<'_, S> {
+    fn row(&mut self, row: RawRow) {
+        let has_text = row
             .comment
             .as_ref()
-            .map(|c| check_comment(c, opts, problems))
-            .unwrap_or_default();
+            .is_some_and(|c| !c.text.trim().is_empty());
+        let nothing_to_do = !has_text && row.attachments.is_empty();
+        let digest = row
+            .ticket
+            .as_ref()
+            .filter(|_| !nothing_to_do)
+            .map(|t| self.duplicates.digest(t, &row));
+        let (source, comments) = match row.comment {
+            Some(mut c) => (
+                std::mem::take(&mut c.source),
+                check_comment(c, self.opts, &mut self.problems),
+            ),
+            None => (String::new(), Vec::new()),
+        };
         let uploads: Vec<(String, Option<UploadSpec>)> = row
             .attachments
-            .iter()
-            .map(|a| (a.source.clone(), check_attachment(a, opts, problems)))
+            .into_iter()
+            .map(|a| {
+                let upload = check_attachment(&a, self.opts, &mut self.problems);
+                (a.source, upload)
+            })
             .collect();
-        if !has_text(&row) && row.attachments.is_empty() {
-            problems.warn(
-                &row.loc,
+        if nothing_to_do {
+            self.problems.warn(
+                row.loc.to_string(),
                 "nothing to do: no comment text and no attachments",
             );
-            continue;
+            return;
         }
-        if let Some(ticket) = &row.ticket {
-            note_duplicate(&row, ticket, &mut seen, problems);
-            push_items(&mut items, ticket, &row, comments, uploads);
+        let (Some(ticket), Some(digest)) = (row.ticket, digest) else {
+            return;
+        };
+        if let Some(first) = self.duplicates.first_seen(digest, &row.loc) {
+            self.problems.warn(
+                row.loc.to_string(),
+                format!("duplicate row: same ticket and content as {first}"),
+            );
         }
+        self.push_items(&ticket, &source, comments, uploads);
     }
-    items
 }
 
-/// Whether the row has comment text (even text that failed its checks).
-fn has_text(row: &RawRow) -> bool {
-    row.comment
-        .as_ref()
-        .is_some_and(|c| !c.text.trim().is_empty())
-}
-
-fn push_items(
-    items: &mut Vec<JobItem>,
-    ticket: &TicketRef,
-    row: &RawRow,
-    comments: Vec<CommentSpec>,
-    uploads: Vec<(String, Option<UploadSpec>)>,
-) {
-    let source = row
-        .comment
-        .as_ref()
-        .map(|c| c.source.clone())
-        .unwrap_or_default();
-    for c in comments {
-        items.push(JobItem {
-            source: source.clone(),
-            ticket: ticket.clone(),
-            action: Action::Comment(c),
-        });
-    }
-    for (source, upload) in uploads {
-        if let Some(u) = upload {
-            items.push(JobItem {
-                source,
+impl<S: ItemSink> Validator<'_, S> {
+    /// A valid row's items in order: its comment (or the comment's parts), then its uploads.
+    fn push_items(
+        &mut self,
+        ticket: &TicketRef,
+        source: &str,
+        comments: Vec<CommentSpec>,
+        uploads: Vec<(String, Option<UploadSpec>)>,
+    ) {
+        for c in comments {
+            self.items.item(|| JobItem {
+                source: source.to_string(),
                 ticket: ticket.clone(),
-                action: Action::Upload(u),
+                action: Action::Comment(c),
             });
         }
-    }
-}
-
-/// Warn when the same ticket and content appeared before, naming both places.
-fn note_duplicate(
-    row: &RawRow,
-    ticket: &TicketRef,
-    seen: &mut HashMap<[u8; 16], String>,
-    problems: &mut Problems,
-) {
-    use sha2::{Digest, Sha256};
-    let comment = row
-        .comment
-        .as_ref()
-        .map(|c| format!("{}|{}|{}", c.is_internal, c.is_resolution, c.text.trim()));
-    let files: Vec<String> = row
-        .attachments
-        .iter()
-        .map(|a| a.path.display().to_string())
-        .collect();
-    // A digest, not the text: a large job keeps 16 bytes per row here, not a copy of it.
-    let digest = Sha256::new()
-        .chain_update(ticket.to_string().to_lowercase())
-        .chain_update([0])
-        .chain_update(comment.unwrap_or_default())
-        .chain_update([0])
-        .chain_update(files.join("\u{0}"))
-        .finalize();
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    if let Some(first) = seen.get(&key) {
-        problems.warn(
-            &row.loc,
-            format!("duplicate row: same ticket and content as {first}"),
-        );
-    } else {
-        seen.insert(key, row.loc.clone());
+        for (source, upload) in uploads {
+            if let Some(u) = upload {
+                self.items.item(|| JobItem {
+                    source,
+                    ticket: ticket.clone(),
+                    action: Action::Upload(u),
+                });
+            }
+        }
     }
 }
 
 /// Trim, check the length (UTF-16 units, as the server counts), and split when allowed. Empty text yields no comment.
 fn check_comment(
-    c: &RawComment,
+    c: RawComment,
     opts: &ValidateOptions,
     problems: &mut Problems,
 ) -> Vec<CommentSpec> {
@@ -171,7 +149,10 @@ fn check_comment(
     }
     let count = server_len(text);
     let texts = if count <= MAX_COMMENT_CHARS {
-        vec![text.to_string()]
+        vec![match text.len() == c.text.len() {
+            true => c.text,
+            false => text.to_string(),
+        }]
     } else if opts.split_long_comments {
         split_comment(text, MAX_COMMENT_CHARS)
     } else {
@@ -249,23 +230,16 @@ fn file_size(a: &RawAttachment) -> Result<u64, String> {
     Ok(meta.len())
 }
 
-/// Parse a boolean cell: true/false/yes/no/1/0 (any case); empty is false.
-pub(crate) fn parse_bool(cell: &str) -> Option<bool> {
-    match cell.trim().to_ascii_lowercase().as_str() {
-        "" | "false" | "no" | "0" => Some(false),
-        "true" | "yes" | "1" => Some(true),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::raw::RowLoc;
     use crate::job::Severity;
+    use std::path::PathBuf;
 
     fn row(loc: &str, text: &str, files: &[PathBuf]) -> RawRow {
         RawRow {
-            loc: loc.into(),
+            loc: RowLoc::Text(loc.into()),
             ticket: TicketRef::parse("TIC001000"),
             comment: Some(RawComment {
                 source: loc.into(),
@@ -287,25 +261,58 @@ mod tests {
     }
 
     fn run(rows: Vec<RawRow>, opts: &ValidateOptions) -> (Vec<JobItem>, Vec<crate::job::Problem>) {
-        let mut p = Problems::default();
-        let items = rows_to_items(rows, opts, &mut p);
+        let mut v = Validator::new(opts, Vec::new());
+        rows.into_iter().for_each(|r| v.row(r));
+        let (items, p) = v.finish();
         (items, p.into_vec())
     }
 
+    /// `n` rows over 100 tickets, every 7th also uploading `file`.
+    fn generated_rows(n: usize, file: &std::path::Path) -> impl Iterator<Item = RawRow> + '_ {
+        (0..n).map(move |i| {
+            let files = match i % 7 {
+                0 => vec![file.to_path_buf()],
+                _ => Vec::new(),
+            };
+            let mut r = row(&format!("big.csv:{}", i + 2), &format!("note {i}"), &files);
+            r.ticket = TicketRef::parse(&format!("TIC{:06}", 1000 + i % 100));
+            r
+        })
+    }
+
     #[test]
-    fn booleans() {
-        for (s, v) in [
-            ("TRUE", true),
-            ("yes", true),
-            ("1", true),
-            (" No ", false),
-            ("", false),
-            ("0", false),
-        ] {
-            assert_eq!(parse_bool(s), Some(v), "{s}");
+    fn counting_a_many_row_job_keeps_no_items_only_a_digest_per_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.txt");
+        std::fs::write(&file, "a").unwrap();
+        let opts = ValidateOptions::default();
+        let n = 100_000;
+        let mut counting = Validator::new(&opts, ItemCount::default());
+        generated_rows(n, &file).for_each(|r| counting.row(r));
+        assert_eq!(
+            counting.duplicates.len(),
+            n,
+            "one digest per row is all it holds"
+        );
+        let (count, problems) = counting.finish();
+        assert_eq!(count, ItemCount(n + n.div_ceil(7)));
+        assert!(problems.into_vec().is_empty());
+        // The same rows kept for a run: the same items, in the same number.
+        let mut keeping = Validator::new(&opts, Vec::new());
+        generated_rows(n, &file).for_each(|r| keeping.row(r));
+        let (items, _) = keeping.finish();
+        assert_eq!(items.len(), count.0);
+        assert_eq!(items[1].source, "big.csv:2");
+        assert!(matches!(items[1].action, Action::Upload(_)));
+    }
+
+    #[test]
+    fn a_counting_sink_never_builds_an_item() {
+        let mut count = ItemCount::default();
+        for _ in 0..3 {
+            count.item(|| unreachable!("a counting sink does not build items"));
         }
-        assert_eq!(parse_bool("maybe"), None);
-        assert_eq!(parse_bool("2"), None);
+        assert_eq!(count, ItemCount(3));
     }
 
     #[test]

@@ -127,6 +127,7 @@ pub async fn run_restore(
         verb: "restoring",
         quiet: opts.quiet,
         problems,
+        unlisted_errors: 0,
     };
     let ops = planned.into_iter().map(|p| p.op).collect();
     session

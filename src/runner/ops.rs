@@ -37,6 +37,9 @@ pub struct OpsOptions {
     /// Problems the producer found already (job validation errors): reported together with
     /// unresolved tickets, and any error among them stops the run before anything is sent.
     pub problems: Vec<Problem>,
+    /// Errors found besides those in `problems` (job validation lists a bounded number of
+    /// each kind): counted in the run's verdict, not printed.
+    pub unlisted_errors: usize,
 }
 
 /// A results file held for one run: locked, with the latest row of every operation that
@@ -99,7 +102,7 @@ impl Session {
         // A real run checks its connection settings even with nothing left to send (a bad
         // URL is refused, not ignored); a dry run connects only to resolve tickets.
         let runner = match !opts.dry_run || resolve::needed(&pending) {
-            true => Some(self.connect_checked(conn, pacing, &opts.problems)?),
+            true => Some(self.connect_checked(conn, pacing, opts)?),
             false => None,
         };
         self.run_with(ops, runner, pacing, opts).await
@@ -142,7 +145,7 @@ impl Session {
             None => HashMap::new(),
         };
         let unresolved = resolve::unresolved(&pending, &resolved);
-        preflight_report(&opts.problems, &unresolved, opts.skip_unresolved)?;
+        preflight_report(opts, &unresolved)?;
         let tasks = self.tasks(&pending, &resolved);
         let order: Vec<String> = ops.iter().map(|o| o.op_key.clone()).collect();
         let completed = match (&runner, opts.dry_run) {
@@ -158,12 +161,12 @@ impl Session {
         &self,
         conn: impl FnOnce() -> Result<Connection>,
         pacing: &Pacing,
-        problems: &[Problem],
+        opts: &OpsOptions,
     ) -> Result<Runner> {
         let connected = conn().and_then(|c| self.connect(c, pacing));
         match connected {
-            Err(e) if problems.iter().any(|p| p.severity == Severity::Error) => {
-                preflight_report(problems, &[], false)?;
+            Err(e) if opts.problems.iter().any(|p| p.severity == Severity::Error) => {
+                preflight_report(opts, &[])?;
                 Err(e)
             }
             other => other,
@@ -350,11 +353,13 @@ fn planned_row(task: &Task) -> (Outcome, ResultRow) {
 /// Print the problems found before anything was sent (job problems, then unresolved
 /// tickets); an error among them stops the run with exit 2 unless only unresolved tickets
 /// are wrong and `skip_unresolved` is set.
-fn preflight_report(problems: &[Problem], unresolved: &[Unresolved], skip: bool) -> Result<()> {
+fn preflight_report(opts: &OpsOptions, unresolved: &[Unresolved]) -> Result<()> {
+    let (problems, skip) = (&opts.problems, opts.skip_unresolved);
     let errors = problems
         .iter()
         .filter(|p| p.severity == Severity::Error)
-        .count();
+        .count()
+        + opts.unlisted_errors;
     if errors > 0 {
         problems
             .iter()

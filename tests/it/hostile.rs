@@ -242,3 +242,44 @@ fn dot_dot_in_a_job_written_by_hand_is_a_path_but_an_export_may_not_climb_out() 
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_bad_rows_list_a_hundred_of_each_kind_and_count_every_error() {
+    use crate::env::{code, count_requests, text, TestEnv};
+    let env = TestEnv::new().await;
+    let mut csv = String::from("ticket,comment_text,is_internal,attachments\n");
+    for i in 0..5_000 {
+        let (flag, file) = if i % 2 == 0 {
+            ("maybe", "")
+        } else {
+            ("no", "gone.txt")
+        };
+        csv.push_str(&format!("TIC001000,note {i},{flag},{file}\n"));
+    }
+    env.write("job.csv", &csv);
+    let lines = |t: &str, needle: &str| t.lines().filter(|l| l.contains(needle)).count();
+    for args in [
+        &["validate", "job.csv"][..],
+        &["run", "job.csv", "--results", "r.csv"],
+    ] {
+        let out = env.run(args).await;
+        assert_eq!(code(&out), 2, "{}", text(&out));
+        let t = text(&out);
+        assert_eq!(lines(&t, "error: bad boolean `maybe`"), 100, "{args:?}");
+        assert_eq!(lines(&t, "error: attachment not found: `gone.txt`"), 100);
+        assert!(t.contains("job.csv: error: 2400 more errors like \"bad boolean `maybe`\" are not listed (only the first 100 of each kind are)"), "{t}");
+        assert!(
+            t.contains(
+                "job.csv: error: 2400 more errors like \"attachment not found\" are not listed"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("job has 5000 error(s); nothing was sent"), "{t}");
+        assert!(
+            t.lines().count() < 220,
+            "a bounded report: {} lines",
+            t.lines().count()
+        );
+    }
+    assert_eq!(count_requests(&env.sandbox, "POST", ""), 0, "nothing sent");
+}
