@@ -1,4 +1,7 @@
 //! The command line (the only user of clap): parse, convert into core options, dispatch.
+// The doc comments in this module are clap's help text, shown as written: `<ticket>` and
+// `[::1]` there are text for a terminal, not HTML tags or links for rustdoc.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 mod backup_args;
 mod key_file;
