@@ -20,5 +20,5 @@ async fn main() -> std::io::Result<()> {
             .map_err(std::io::Error::other)?;
     }
     cfg.quiet = std::env::var("SANDBOX_QUIET").is_ok_and(|v| v == "1");
-    serve_until_ctrl_c(cfg).await
+    serve_until_ctrl_c(cfg, None).await
 }

@@ -5,12 +5,14 @@
 #   2. governed: a 600-operation job at the real default (burst 120, 60/min) against the sandbox
 #      enforcing the same limit: elapsed vs the ideal (120 at once, then 1 per second), 429s;
 #   3. memory: uploading a 1 GiB file, maximum resident set size of the client.
-# Usage: scripts/bench-import.sh [throughput|governed|memory|all]   (N=20000 by default)
+# Usage: scripts/bench-import.sh [throughput|governed|memory|all]   (N=20000 by default;
+# CONCURRENCY=16 by default for `throughput`, `auto` to let the client find it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 N="${N:-20000}"
 CURL_N="${CURL_N:-2000}"
+CONCURRENCY="${CONCURRENCY:-16}"
 cargo build --release --quiet
 BIN="$PWD/target/release/alga-batch"
 WORK="$(mktemp -d)"
@@ -42,7 +44,7 @@ print("ticket,comment_text")
 for i in range(n):
     print(f"{ids[i % len(ids)]},benchmark comment {i}")
 PY
-  /usr/bin/time -v "$BIN" run "$WORK/job.csv" --results "$WORK/r.csv" --rate-per-minute 0 --concurrency 16 --quiet \
+  /usr/bin/time -v "$BIN" run "$WORK/job.csv" --results "$WORK/r.csv" --rate-per-minute 0 --concurrency "$CONCURRENCY" --quiet \
     2> "$WORK/ours.txt" || { cat "$WORK/ours.txt"; exit 1; }
   local created; created=$(grep -c ',created,' "$WORK/r.csv" || true)
   [ "$created" = "$N" ] || { echo "only $created of $N created" >&2; exit 1; }
@@ -54,11 +56,11 @@ PY
     "$ALGA_BASE_URL/api/v1/tickets/$first/comments" -H "Content-Type: application/json" \
     -H "X-API-Key: sandbox-key" -d '{"comment_text":"curl comment {}","is_internal":false}' 2> "$WORK/curl.txt"
   local curl_cpu; curl_cpu=$(cpu_of "$WORK/curl.txt")
-  python3 - "$N" "$elapsed" "$ours_cpu" "$CURL_N" "$curl_cpu" <<'PY'
+  python3 - "$N" "$elapsed" "$ours_cpu" "$CURL_N" "$curl_cpu" "$CONCURRENCY" <<'PY'
 import sys
-n, el, oc, cn, cc = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+n, el, oc, cn, cc, conc = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
 ours, curl = oc / n * 1e6, cc / cn * 1e6
-print(f"throughput: {n} comment creates in {el:.2f} s = {n/el:,.0f} creates/s at concurrency 16 (limiter off)")
+print(f"throughput: {n} comment creates in {el:.2f} s = {n/el:,.0f} creates/s at concurrency {conc} (limiter off)")
 print(f"client cpu: alga-batch {ours:.0f} us/request ({oc:.2f} s for {n}); xargs -P 16 curl {curl:.0f} us/request ({cc:.2f} s for {cn}); ratio curl/alga-batch = {curl/ours:.1f}x")
 PY
   kill "$SANDBOX_PID"; wait "$SANDBOX_PID" 2>/dev/null || true

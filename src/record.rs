@@ -225,15 +225,15 @@ impl RunRecord {
         r.uploaded_bytes = s.uploaded_bytes;
         r.downloaded_bytes = s.downloaded_bytes;
         r.learned_rate_per_s = s.learned_rate_per_s;
-        r.concurrency =
-            s.concurrency.map(
-                |([comment_posts, uploads, reads], auto)| ConcurrencyFigures {
-                    auto,
-                    comment_posts,
-                    uploads,
-                    reads,
-                },
-            );
+        r.concurrency = s.concurrency.map(|l| {
+            let [comment_posts, uploads, reads] = l.last;
+            ConcurrencyFigures {
+                auto: l.auto,
+                comment_posts,
+                uploads,
+                reads,
+            }
+        });
         r.results = s.results.clone();
         r
     }

@@ -148,6 +148,16 @@ impl Client {
         ]
     }
 
+    /// The highest concurrency limits found so far: comment posts, uploads, reads.
+    pub fn highest_concurrency_limits(&self) -> [u32; 3] {
+        let l = &self.inner.limiters;
+        [
+            l.get(RequestClass::CommentPost).highest(),
+            l.get(RequestClass::Upload).highest(),
+            l.get(RequestClass::Read).highest(),
+        ]
+    }
+
     /// What attempts are waiting for right now (for progress), and how much longer.
     pub fn wait_reason(&self) -> Option<(String, Duration)> {
         self.inner.gate.wait_reason()

@@ -1,30 +1,20 @@
-//! An adaptive concurrency limit per class of request, found from latency (like TCP Vegas and
-//! Netflix's concurrency-limits, kept small): how many requests of a class may be in flight.
+//! An adaptive concurrency limit per class of request, found by measuring (like TCP Vegas, BBR
+//! and Netflix's concurrency-limits, kept small): how many requests of a class may be in
+//! flight.
 //!
-//! Samples (latency and [`Outcome`] of each finished request) are gathered in windows of
-//! `max(limit, 4)` samples, about one round trip's worth. At the end of a window:
-//!
-//! - a window with an overload sample (5xx, timeout, refused connection) multiplies the limit by
-//!   [`BACKOFF`], once per window however many failed;
-//! - otherwise its mean latency is compared with the no-load latency (the lowest window mean
-//!   seen, which creeps up by [`BASELINE_DRIFT`] per window so that a server that became slower
-//!   for good is learned again): at most `1 +` [`GROW_BELOW`] times it, the limit grows, by 1 and
-//!   then by twice as much each further growing window (1, 2, 4 …; at most 1 while a back-off
-//!   is recent); above `1 +` [`SHRINK_ABOVE`] times it, the limit is scaled by
-//!   `(1 + GROW_BELOW) / ratio` (at least halved); in between it holds.
-//! - a window in which fewer than half the permits were in use does not grow the limit (the
-//!   callers, not the server, were the bottleneck).
-//!
-//! The limit stays within `1..=max`. Against a server with N workers whose requests slow down
-//! past N (the sandbox's `--capacity` model) it settles at 8–9 for N = 8 and 34–37 for N = 32
-//! (see the tests' figures): up to N, latency stays at the no-load value; past N every request
-//! queues and is served more slowly, which the ratio sees. A sample only counts if its request
-//! was let in after the limit last changed, so each change is judged on its own effect.
+//! The limit climbs while more requests in flight bring proportionally more answers per
+//! second, and comes down when fewer would do as well, when the latency stays far above its
+//! no-load value, or on overload answers (5xx, timeouts, refused connections). The algorithm
+//! and its parameters are in `state.rs`. Against a server with N workers whose requests slow
+//! down past N (the sandbox's `--capacity` model) it settles near N (see the tests' figures),
+//! and it keeps doing so when latencies jitter or the whole machine slows down for a while.
 //!
 //! [`Limiter::acquire`] waits for a permit; [`Permit::record`] feeds its outcome (latency since
 //! the permit was granted, or [`Permit::record_latency`] with the caller's own measure, e.g. from
 //! the moment the request was sent after any rate wait). A permit dropped without a record
 //! counts as [`Outcome::Ignore`]. One [`Limiter`] per class: see [`Limiters`].
+
+mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -33,20 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::api::ApiError;
-
-/// Factor applied to the limit after a window with an overload sample.
-pub(crate) const BACKOFF: f64 = 0.75;
-/// A window whose mean latency is at most `1 + GROW_BELOW` times the no-load latency grows the
-/// limit.
-pub(crate) const GROW_BELOW: f64 = 0.05;
-/// A window whose mean latency is above `1 + SHRINK_ABOVE` times the no-load latency shrinks it.
-pub(crate) const SHRINK_ABOVE: f64 = 0.10;
-/// How much the no-load latency creeps up per second without a lower window mean.
-pub(crate) const BASELINE_DRIFT: f64 = 0.01;
-/// The fewest samples in a window.
-pub(crate) const MIN_WINDOW: u32 = 4;
-/// Windows after a back-off during which the limit grows by 1 at most.
-const CAREFUL_WINDOWS: u32 = 8;
+use state::{Admission, State};
 
 /// How a request ended, for the limiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,143 +69,6 @@ impl Default for LimiterConfig {
     }
 }
 
-/// The current window's samples.
-#[derive(Debug, Default)]
-struct Window {
-    samples: u32,
-    latency_sum: Duration,
-    timed: u32,
-    overload: bool,
-    most_in_use: u32,
-}
-
-/// The algorithm's state: pure, driven by [`State::sample`].
-#[derive(Debug)]
-struct State {
-    adaptive: bool,
-    estimate: f64,
-    max: u32,
-    baseline: Option<Duration>,
-    /// When the last window closed (the baseline's drift is per second).
-    closed_at: Option<Instant>,
-    window: Window,
-    step: f64,
-    careful: u32,
-    /// Permits handed out by the semaphore in total (the applied limit).
-    permits: u32,
-    /// Permits to take back as they are returned (the limit fell below what is in use).
-    debt: u32,
-    in_flight: u32,
-    /// Bumped at every change of the limit: a request let in before the last change says
-    /// nothing about the new limit, so its sample is left out (one reaction per round trip).
-    epoch: u64,
-}
-
-impl State {
-    fn new(cfg: LimiterConfig, adaptive: bool) -> State {
-        let max = cfg.max.max(1);
-        let initial = cfg.initial.clamp(1, max);
-        State {
-            adaptive,
-            estimate: f64::from(initial),
-            max,
-            baseline: None,
-            closed_at: None,
-            window: Window::default(),
-            step: 1.0,
-            careful: 0,
-            permits: initial,
-            debt: 0,
-            in_flight: 0,
-            epoch: 0,
-        }
-    }
-
-    fn limit(&self) -> u32 {
-        (self.estimate.floor() as u32).clamp(1, self.max)
-    }
-
-    /// Adds one finished request let in at `epoch`; `in_use` is how many permits were out when
-    /// it finished.
-    fn sample(
-        &mut self,
-        now: Instant,
-        epoch: u64,
-        latency: Duration,
-        outcome: Outcome,
-        in_use: u32,
-    ) {
-        if !self.adaptive || outcome == Outcome::Ignore || epoch < self.epoch {
-            return;
-        }
-        let w = &mut self.window;
-        w.samples += 1;
-        w.most_in_use = w.most_in_use.max(in_use);
-        match outcome {
-            Outcome::Overload => w.overload = true,
-            _ => {
-                w.latency_sum += latency;
-                w.timed += 1;
-            }
-        }
-        if w.samples >= self.limit().max(MIN_WINDOW) {
-            let w = std::mem::take(&mut self.window);
-            let before = self.estimate;
-            let since = self.closed_at.map_or(Duration::ZERO, |t| now - t);
-            self.closed_at = Some(now);
-            self.close(&w, since);
-            if self.estimate != before {
-                self.epoch += 1;
-            }
-        }
-    }
-
-    /// The decision at the end of a window, `since` the end of the one before.
-    fn close(&mut self, w: &Window, since: Duration) {
-        let max = f64::from(self.max);
-        if w.overload {
-            self.estimate = (self.estimate * BACKOFF).max(1.0);
-            self.step = 1.0;
-            self.careful = CAREFUL_WINDOWS;
-            return;
-        }
-        self.careful = self.careful.saturating_sub(1);
-        let Some(mean) = w.latency_sum.checked_div(w.timed) else {
-            return;
-        };
-        let baseline = match self.baseline {
-            Some(b) if b <= mean => b
-                .mul_f64(1.0 + BASELINE_DRIFT * since.as_secs_f64())
-                .min(mean),
-            _ => mean,
-        };
-        self.baseline = Some(baseline);
-        let ratio = mean.as_secs_f64() / baseline.as_secs_f64().max(1e-9);
-        tracing::trace!(
-            limit = self.estimate,
-            ?mean,
-            ?baseline,
-            ratio,
-            "limiter window"
-        );
-        if ratio > 1.0 + SHRINK_ABOVE {
-            let factor = ((1.0 + GROW_BELOW) / ratio).max(0.5);
-            self.estimate = (self.estimate * factor).max(1.0);
-            self.step = 1.0;
-            self.careful = CAREFUL_WINDOWS;
-        } else if ratio <= 1.0 + GROW_BELOW && 2 * w.most_in_use >= self.limit() {
-            self.estimate = (self.estimate + self.step).min(max);
-            self.step = if self.careful > 0 {
-                1.0
-            } else {
-                (self.step * 2.0).min((self.estimate / 4.0).max(1.0))
-            };
-        } else {
-            self.step = 1.0;
-        }
-    }
-}
-
 /// Shared part of a [`Limiter`].
 #[derive(Debug)]
 struct Shared {
@@ -248,23 +88,19 @@ pub struct Permit {
     shared: Arc<Shared>,
     permit: Option<OwnedSemaphorePermit>,
     granted: Instant,
-    epoch: u64,
+    admission: Admission,
     recorded: bool,
 }
 
 impl Limiter {
     /// An adaptive limit.
     pub fn new(cfg: LimiterConfig) -> Limiter {
-        Limiter::build(State::new(cfg, true))
+        Limiter::build(State::new(cfg.initial, cfg.max, true))
     }
 
     /// A limit that never changes (`--concurrency N`).
     pub fn fixed(limit: u32) -> Limiter {
-        let cfg = LimiterConfig {
-            initial: limit,
-            max: limit,
-        };
-        Limiter::build(State::new(cfg, false))
+        Limiter::build(State::new(limit, limit, false))
     }
 
     fn build(state: State) -> Limiter {
@@ -282,28 +118,30 @@ impl Limiter {
             .acquire_owned()
             .await
             .ok();
-        let epoch = {
-            let mut st = self.shared.lock();
-            st.in_flight += 1;
-            st.epoch
-        };
+        let admission = self.shared.lock().acquired(Instant::now());
         Permit {
             shared: Arc::clone(&self.shared),
             permit,
-            epoch,
+            admission,
             granted: Instant::now(),
             recorded: false,
         }
     }
 
-    /// The current limit.
+    /// The limit found so far (a probe one step above or below it may be in force for a
+    /// round trip).
     pub fn limit(&self) -> u32 {
         self.shared.lock().limit()
     }
 
+    /// The highest limit found so far.
+    pub fn highest(&self) -> u32 {
+        self.shared.lock().highest()
+    }
+
     /// Permits out right now.
     pub fn in_flight(&self) -> u32 {
-        self.shared.lock().in_flight
+        self.shared.lock().in_flight()
     }
 }
 
@@ -315,9 +153,8 @@ impl Shared {
     /// Feeds one sample, returns the permit and applies the new limit to the semaphore.
     fn release(&self, permit: &mut Permit, latency: Duration, outcome: Outcome) {
         let mut st = self.lock();
-        let in_use = st.in_flight;
-        st.in_flight = st.in_flight.saturating_sub(1);
-        st.sample(Instant::now(), permit.epoch, latency, outcome, in_use);
+        let hold = permit.granted.elapsed();
+        st.released(Instant::now(), permit.admission, (latency, hold), outcome);
         let permit = permit.permit.take();
         if let Some(p) = permit {
             if st.debt > 0 {
@@ -326,7 +163,7 @@ impl Shared {
                 p.forget();
             }
         }
-        let want = st.limit();
+        let want = st.applied();
         let effective = st.permits - st.debt;
         if want > effective {
             let more = want - effective;

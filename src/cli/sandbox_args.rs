@@ -81,6 +81,10 @@ pub(crate) struct SandboxArgs {
     /// No per-request log line.
     #[arg(long)]
     quiet: bool,
+    /// On Ctrl-C or SIGTERM, write what the sandbox saw to this file as JSON: request counts per route and
+    /// status, 429s, and latency percentiles (time in server) overall and per route.
+    #[arg(long, value_name = "PATH")]
+    stats_file: Option<PathBuf>,
 }
 
 fn probability(name: &str, p: f64) -> Result<f64> {
@@ -147,13 +151,14 @@ impl SandboxArgs {
     }
 }
 
-/// Run the sandbox until Ctrl-C.
+/// Run the sandbox until Ctrl-C or SIGTERM.
 pub(crate) async fn serve(args: SandboxArgs) -> Result<u8> {
+    let stats_file = args.stats_file.clone();
     let cfg = args.config()?;
     let bind = cfg.bind;
-    sandbox::serve_until_ctrl_c(cfg)
+    sandbox::serve_until_ctrl_c(cfg, stats_file.as_deref())
         .await
-        .map_err(|e| Error::Fatal(format!("sandbox cannot listen on {bind}: {e}")))?;
+        .map_err(|e| Error::Fatal(format!("sandbox on {bind}: {e}")))?;
     Ok(EXIT_OK)
 }
 

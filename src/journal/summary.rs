@@ -47,13 +47,23 @@ pub struct Summary {
     pub elapsed: Duration,
     /// The server's refill rate the client learned, per second ("server allows ~10/s").
     pub learned_rate_per_s: Option<f64>,
-    /// The concurrency limits at the end (comment posts, uploads, reads) and whether they
-    /// were found adaptively (`--concurrency auto`).
-    pub concurrency: Option<([u32; 3], bool)>,
+    /// The concurrency limits of the run, when a client was connected.
+    pub concurrency: Option<Limits>,
     /// Results file.
     pub results: Option<PathBuf>,
     /// Interrupted by Ctrl-C.
     pub interrupted: bool,
+}
+
+/// The concurrency limits of a run, per class: comment posts, uploads, reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// At the end of the run.
+    pub last: [u32; 3],
+    /// The highest found during the run.
+    pub highest: [u32; 3],
+    /// Found adaptively (`--concurrency auto`) rather than fixed.
+    pub auto: bool,
 }
 
 impl Summary {
@@ -133,10 +143,17 @@ impl fmt::Display for Summary {
         if let Some(rate) = self.learned_rate_per_s {
             write!(f, "\nserver allows ~{}", per_second(rate))?;
         }
-        if let Some(([c, u, r], true)) = self.concurrency {
+        if let Some(l) = self.concurrency.filter(|l| l.auto) {
+            let class = |i: usize| match l.highest[i] > l.last[i] {
+                true => format!("{} (highest {})", l.last[i], l.highest[i]),
+                false => l.last[i].to_string(),
+            };
             write!(
                 f,
-                "\nconcurrency found (auto): comment posts {c}, uploads {u}, reads {r}"
+                "\nconcurrency found (auto): comment posts {}, uploads {}, reads {}",
+                class(0),
+                class(1),
+                class(2)
             )?;
         }
         if let Some(p) = &self.results {
@@ -192,13 +209,19 @@ mod tests {
         assert!(!text.contains("server allows") && !text.contains("concurrency"));
         let learned = Summary {
             learned_rate_per_s: Some(9.96),
-            concurrency: Some(([12, 4, 8], true)),
+            concurrency: Some(Limits {
+                last: [12, 4, 8],
+                highest: [16, 4, 8],
+                auto: true,
+            }),
             ..s
         };
         let text = learned.to_string();
         assert!(text.contains("server allows ~10.0/s"), "{text}");
         assert!(
-            text.contains("concurrency found (auto): comment posts 12, uploads 4, reads 8"),
+            text.contains(
+                "concurrency found (auto): comment posts 12 (highest 16), uploads 4, reads 8"
+            ),
             "{text}"
         );
     }

@@ -297,7 +297,11 @@ impl Session {
             done.summary.retries = stats.retries;
             done.summary.learned_rate_per_s = stats.learned_rate_per_s;
             let auto = matches!(r.pacing().concurrency, crate::api::Concurrency::Auto { .. });
-            done.summary.concurrency = Some((r.client().concurrency_limits(), auto));
+            done.summary.concurrency = Some(crate::journal::Limits {
+                last: r.client().concurrency_limits(),
+                highest: r.client().highest_concurrency_limits(),
+                auto,
+            });
             done.summary.uploaded_bytes = stats.bytes_uploaded;
             done.summary.downloaded_bytes = stats.bytes_downloaded;
         }

@@ -290,8 +290,13 @@ pub async fn start(cfg: SandboxConfig) -> std::io::Result<Sandbox> {
     })
 }
 
-/// For the CLI: starts, prints `sandbox listening on http://...` to stderr, serves until Ctrl-C.
-pub async fn serve_until_ctrl_c(cfg: SandboxConfig) -> std::io::Result<()> {
+/// For the CLI: starts, prints `sandbox listening on http://...` to stderr, serves until Ctrl-C
+/// or SIGTERM; then writes the counters and latency percentiles as JSON to `stats_file`, if
+/// given.
+pub async fn serve_until_ctrl_c(
+    cfg: SandboxConfig,
+    stats_file: Option<&std::path::Path>,
+) -> std::io::Result<()> {
     let sandbox = start(cfg).await?;
     eprintln!("sandbox listening on {}", sandbox.base_url());
     eprintln!(
@@ -299,8 +304,30 @@ pub async fn serve_until_ctrl_c(cfg: SandboxConfig) -> std::io::Result<()> {
         sandbox.tenant(),
         sandbox.tickets().len()
     );
-    tokio::signal::ctrl_c().await?;
+    stop_signal().await?;
     eprintln!("sandbox: shutting down");
+    let report = sandbox.state.recorder.report();
     sandbox.shutdown().await;
+    if let Some(path) = stats_file {
+        let text = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
+        std::fs::write(path, text + "\n")?;
+    }
     Ok(())
+}
+
+/// The next Ctrl-C or SIGTERM (a script's `kill`: background jobs of a script ignore SIGINT).
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }

@@ -239,6 +239,42 @@ impl Recorder {
         inner.latency = Latencies::default();
     }
 
+    /// The counters and latency percentiles as JSON (`alga-batch sandbox --stats-file`):
+    /// `total`, `rate_limited` (and `rate_limited_by_method`, from the log), `by_status`,
+    /// `by_route`, and `latency` (every API request but
+    /// the health check) and `route_latency` (per route key), each as `count` and
+    /// `p50_ms`/`p90_ms`/`p99_ms`/`max_ms`.
+    pub(crate) fn report(&self) -> serde_json::Value {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let json = |p: LatencyPercentiles| {
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            serde_json::json!({
+                "count": p.count, "p50_ms": ms(p.p50), "p90_ms": ms(p.p90),
+                "p99_ms": ms(p.p99), "max_ms": ms(p.max),
+            })
+        };
+        let routes: BTreeMap<&str, serde_json::Value> = inner
+            .latency
+            .by_route
+            .iter()
+            .map(|(k, h)| (k.as_str(), json(Latencies::percentiles(Some(h)))))
+            .collect();
+        let mut limited_by_method: BTreeMap<&str, u64> = BTreeMap::new();
+        for r in inner.log.iter().filter(|r| r.status == 429) {
+            *limited_by_method.entry(r.method.as_str()).or_insert(0) += 1;
+        }
+        let s = &inner.stats;
+        serde_json::json!({
+            "total": s.total,
+            "rate_limited": s.rate_limited,
+            "rate_limited_by_method": limited_by_method,
+            "by_status": s.by_status,
+            "by_route": s.by_route,
+            "latency": json(Latencies::percentiles(inner.latency.all.as_ref())),
+            "route_latency": routes,
+        })
+    }
+
     /// A copy of the log, in arrival order.
     pub(crate) fn log(&self) -> Vec<LoggedRequest> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -288,6 +324,13 @@ mod tests {
         assert_eq!(r.latency(Some("POST /api/v1/tickets/{id}/comments")), all);
         assert_eq!(r.latency(Some("GET /api/health")).count, 1);
         assert_eq!(r.latency(Some("GET /nothing")).count, 0);
+        let report = r.report();
+        assert_eq!(report["total"], 101);
+        assert_eq!(report["latency"]["count"], 100);
+        let p50 = report["route_latency"]["POST /api/v1/tickets/{id}/comments"]["p50_ms"]
+            .as_f64()
+            .unwrap();
+        assert!((p50 - 50.0).abs() <= 0.5, "{report}");
         r.reset_latency();
         assert_eq!(r.latency(None).count, 0);
         assert_eq!(r.stats().total, 101);

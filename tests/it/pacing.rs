@@ -3,8 +3,6 @@
 //! checked before the first write.
 
 use crate::env::{code, config, count_requests, read_results, text, TestEnv};
-use alga_batch::sandbox::Capacity;
-use std::time::Duration;
 
 /// `n` comments spread over `tickets` seeded tickets (`TIC001000`..).
 fn comments_job(env: &TestEnv, n: usize, tickets: usize) {
@@ -91,52 +89,6 @@ async fn the_wait_cap_ends_a_run_whose_server_never_lets_it_through() {
         created + 1,
         "what got through, one 429, then the run stopped"
     );
-}
-
-/// The comment-post limit `auto` settled on, from the summary.
-fn comment_limit(out: &std::process::Output) -> u32 {
-    let t = text(out);
-    let line = t
-        .lines()
-        .find(|l| l.starts_with("concurrency found (auto): comment posts "))
-        .unwrap_or_else(|| panic!("no concurrency line: {t}"));
-    line["concurrency found (auto): comment posts ".len()..]
-        .split(',')
-        .next()
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{line}"))
-}
-
-async fn auto_run(workers: u32) -> (u32, TestEnv) {
-    let mut cfg = config();
-    cfg.tickets = 100;
-    cfg.rate_limit = alga_batch::sandbox::RateLimitMode::Off;
-    cfg.capacity = Some(Capacity::new(workers, Duration::from_millis(20)));
-    let env = TestEnv::with(cfg).await;
-    comments_job(&env, 600, 100);
-    let args = [
-        "run",
-        "job.csv",
-        "--results",
-        "r.csv",
-        "--quiet",
-        "--rate-per-minute",
-        "0",
-    ];
-    let out = env.run(&args).await;
-    assert_eq!(code(&out), 0, "{}", text(&out));
-    (comment_limit(&out), env)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auto_concurrency_grows_against_a_roomy_server_and_stays_low_against_a_small_one() {
-    let (roomy, _) = auto_run(64).await;
-    assert!(roomy > 4, "started at 4 and never grew with 64 workers");
-    let (small, env) = auto_run(4).await;
-    assert!(small <= 10, "{small} in flight against 4 workers");
-    assert!(small < roomy);
-    let p = env.sandbox.latency_percentiles();
-    assert!(p.count >= 600, "{p:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

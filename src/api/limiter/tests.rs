@@ -1,10 +1,33 @@
 //! The limiter against a simulated server (tokio's paused clock, so every run is exact and
 //! repeatable): N workers, service time S, and contention past N as in the sandbox's
-//! `--capacity` model: `S × (1 + F × (in_server − N) / N)`.
+//! `--capacity` model: `S × (1 + F × (in_server − N) / N)`; or a server without a queue that
+//! slows down with every request it holds (the shape measured on a real one); optionally with
+//! jitter on every request and spells during which the whole machine is slower.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
 use super::*;
+
+/// How the service time depends on the requests in the server.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// N workers (the rest wait), past N each slower: `S × (1 + F × (in_server − N) / N)`.
+    Workers { overload: f64 },
+    /// No queue; `S × (1 + a (c − 1) + b (c − 1)²)` with c requests in the server.
+    Curve { a: f64, b: f64 },
+}
+
+/// Noise: every service time times a factor in `1 ± jitter`; and the whole machine `slower`
+/// (a factor) during the second half of every `period`.
+#[derive(Clone, Copy)]
+struct Noise {
+    jitter: f64,
+    period: Duration,
+    slower: f64,
+}
 
 /// The simulated server.
 struct Server {
@@ -12,18 +35,39 @@ struct Server {
     workers: AtomicUsize,
     in_server: AtomicUsize,
     service: Duration,
-    overload: f64,
+    shape: Shape,
+    noise: Option<(Noise, Mutex<SmallRng>)>,
+    started: Instant,
     failing: AtomicBool,
 }
 
 impl Server {
+    /// N workers with the sandbox's contention (F = 1) and a service time that varies by
+    /// ±5 % (no two real requests take the same time; without it every request of a round
+    /// ends at the same instant, which no real server does).
     fn new(workers: usize, service_ms: u64) -> Arc<Server> {
+        let noise = Noise {
+            jitter: 0.05,
+            period: Duration::from_secs(3600),
+            slower: 1.0,
+        };
+        Server::build(
+            workers,
+            service_ms,
+            Shape::Workers { overload: 1.0 },
+            Some(noise),
+        )
+    }
+
+    fn build(workers: usize, ms: u64, shape: Shape, noise: Option<Noise>) -> Arc<Server> {
         Arc::new(Server {
             slots: Arc::new(Semaphore::new(workers)),
             workers: AtomicUsize::new(workers),
             in_server: AtomicUsize::new(0),
-            service: Duration::from_millis(service_ms),
-            overload: 1.0,
+            service: Duration::from_millis(ms),
+            shape,
+            noise: noise.map(|n| (n, Mutex::new(SmallRng::seed_from_u64(11)))),
+            started: Instant::now(),
             failing: AtomicBool::new(false),
         })
     }
@@ -34,15 +78,33 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(1)).await;
             return Outcome::Overload;
         }
-        self.in_server.fetch_add(1, Ordering::SeqCst);
-        let slot = Arc::clone(&self.slots).acquire_owned().await;
-        let n = self.workers.load(Ordering::SeqCst) as f64;
-        let excess = (self.in_server.load(Ordering::SeqCst) as f64 - n).max(0.0);
-        let service = self.service.mul_f64(1.0 + self.overload * excess / n);
-        tokio::time::sleep(service).await;
+        let c = self.in_server.fetch_add(1, Ordering::SeqCst) as f64 + 1.0;
+        let slot = match self.shape {
+            Shape::Workers { .. } => Arc::clone(&self.slots).acquire_owned().await.ok(),
+            Shape::Curve { .. } => None,
+        };
+        let factor = match self.shape {
+            Shape::Workers { overload } => {
+                let n = self.workers.load(Ordering::SeqCst) as f64;
+                let in_server = self.in_server.load(Ordering::SeqCst) as f64;
+                1.0 + overload * (in_server - n).max(0.0) / n
+            }
+            Shape::Curve { a, b } => 1.0 + a * (c - 1.0) + b * (c - 1.0).powi(2),
+        };
+        tokio::time::sleep(self.service.mul_f64(factor * self.noise_factor())).await;
         drop(slot);
         self.in_server.fetch_sub(1, Ordering::SeqCst);
         Outcome::Success
+    }
+
+    fn noise_factor(&self) -> f64 {
+        let Some((n, rng)) = &self.noise else {
+            return 1.0;
+        };
+        let jitter = rng.lock().unwrap().gen_range(-n.jitter..=n.jitter);
+        let phase = self.started.elapsed().as_secs_f64() / n.period.as_secs_f64();
+        let spell = if phase.fract() >= 0.5 { n.slower } else { 1.0 };
+        (1.0 + jitter) * spell
     }
 
     /// Changes the number of workers (fewer: taken back as they come free).
@@ -117,56 +179,133 @@ fn throughput(requests: usize, run: &Run) -> f64 {
     requests as f64 / run.elapsed.as_secs_f64()
 }
 
-/// Against 1000 workers of 10 ms the limit climbs from 4 to the cap of 64 within 300 requests
-/// (observed: 270 requests, 4 → 5 → 6 → 7 → 9 … by a quarter at most per window).
+/// The throughput of the best fixed limit among `limits` on `server` (the sweep a user would
+/// run), and that limit.
+async fn best_fixed(server: &Arc<Server>, limits: impl Iterator<Item = u32>) -> (f64, u32) {
+    let mut best = (0.0, 0);
+    for l in limits {
+        let r = run(&Limiter::fixed(l), server, 400 * l as usize).await;
+        let t = throughput(400 * l as usize, &r);
+        if t > best.0 {
+            best = (t, l);
+        }
+    }
+    best
+}
+
+/// Against 1000 workers of 10 ms the limit climbs from 4 to the cap of 64 within 500 requests
+/// (observed: 425 requests, 9 windows: 4 → 5 → 7 → 11 → 17 → 26 → 39 → 59 → 64, ×1.5 per
+/// window once under way) and stays there.
 #[tokio::test(start_paused = true)]
 async fn grows_to_the_cap_against_a_fast_server_with_room() {
     let limiter = Limiter::new(LimiterConfig::default());
     let server = Server::new(1000, 10);
     let r = run(&limiter, &server, 2000).await;
     let reached = r.first_reaching(64);
-    assert!(reached.is_some_and(|n| n <= 300), "{reached:?}");
+    assert!(reached.is_some_and(|n| n <= 500), "{reached:?}");
     assert_eq!(r.range_of_last(1000), (64, 64));
+    assert_eq!(limiter.highest(), 64);
 }
 
-/// Settles within [0.7 N, 1.5 N] and keeps at least 90 % of the best fixed concurrency's
-/// throughput (N / S).
-async fn settles_near(n: usize, service_ms: u64) -> (u32, u32, f64) {
+/// After a warm-up of 20 N requests, the limit's range over the last 50 N of 100 N requests and
+/// the throughput of those 100 N as a share of the best fixed limit's on the same server.
+async fn settles(server: &Arc<Server>, n: usize, sweep: std::ops::RangeInclusive<u32>) -> Settled {
     let limiter = Limiter::new(LimiterConfig::default());
-    let server = Server::new(n, service_ms);
-    let warm = run(&limiter, &server, 20 * n).await;
-    let r = run(&limiter, &server, 100 * n).await;
+    run(&limiter, server, 20 * n).await;
+    let r = run(&limiter, server, 100 * n).await;
     let (lo, hi) = r.range_of_last(50 * n);
-    let best = n as f64 / Duration::from_millis(service_ms).as_secs_f64();
+    let (best, at) = best_fixed(server, sweep).await;
     let share = throughput(100 * n, &r) / best;
-    eprintln!(
-        "N={n}: warm-up {:?}, settled in [{lo}, {hi}], {share:.3} of N/S",
-        warm.range_of_last(5 * n)
-    );
-    (lo, hi, share)
+    eprintln!("settled in [{lo}, {hi}], {share:.3} of the best fixed limit ({at})");
+    Settled { lo, hi, share }
 }
 
-/// N = 8, S = 20 ms: after 160 requests of warm-up, the limit stays within [8, 9] over the
-/// last 400 of 800 requests (asserted: [0.7 N, 1.5 N]), at 1.00 of the throughput of N / S.
+/// What [`settles`] saw.
+struct Settled {
+    lo: u32,
+    hi: u32,
+    share: f64,
+}
+
+/// N = 8, S = 20 ms: the limit stays at 8 (asserted: [0.7 N, 1.5 N]), at 0.97 of the
+/// throughput of the best fixed limit (9: with a worker busy while the next request is on
+/// its way, one more than N keeps every worker busy at little cost).
 #[tokio::test(start_paused = true)]
 async fn settles_near_8_workers() {
-    let (lo, hi, share) = settles_near(8, 20).await;
-    assert!(lo >= 6 && hi <= 12, "[{lo}, {hi}]");
-    assert!(share >= 0.9, "{share}");
+    let s = settles(&Server::new(8, 20), 8, 6..=12).await;
+    assert!(s.lo >= 6 && s.hi <= 12, "[{}, {}]", s.lo, s.hi);
+    assert!(s.share >= 0.9, "{}", s.share);
 }
 
-/// N = 32, S = 100 ms: after 640 requests of warm-up, the limit stays within [34, 37] over the
-/// last 1600 of 3200 requests (asserted: [0.7 N, 1.5 N]), at 1.00 of the throughput of N / S.
+/// N = 32, S = 100 ms: the limit stays at 31 (asserted: [0.7 N, 1.5 N]), at 0.95 of the best
+/// fixed limit's throughput (32).
 #[tokio::test(start_paused = true)]
 async fn settles_near_32_workers() {
-    let (lo, hi, share) = settles_near(32, 100).await;
-    assert!(lo >= 23 && hi <= 48, "[{lo}, {hi}]");
-    assert!(share >= 0.9, "{share}");
+    let s = settles(&Server::new(32, 100), 32, 30..=34).await;
+    assert!(s.lo >= 23 && s.hi <= 48, "[{}, {}]", s.lo, s.hi);
+    assert!(s.share >= 0.9, "{}", s.share);
+}
+
+/// A noisy machine: every request ±20 %, and everything 15 % slower one second in two.
+fn noisy(workers: usize, service_ms: u64) -> Arc<Server> {
+    let noise = Noise {
+        jitter: 0.2,
+        period: Duration::from_secs(2),
+        slower: 1.15,
+    };
+    Server::build(
+        workers,
+        service_ms,
+        Shape::Workers { overload: 1.0 },
+        Some(noise),
+    )
+}
+
+/// On a noisy machine the limit still climbs to the cap against a roomy server (observed at 64
+/// after 560 requests; asserted: within 1000, and never below 48 over the last 2000 of 4000),
+/// and settles near N against 8 and 32 workers: [7, 9] at 0.93 of the best fixed limit's
+/// throughput for N = 8, [27, 35] at 0.92 for N = 32 (asserted: [0.7 N, 1.5 N] and 0.85).
+#[tokio::test(start_paused = true)]
+async fn noise_does_not_keep_it_from_growing_or_from_settling_near_n() {
+    let limiter = Limiter::new(LimiterConfig::default());
+    let r = run(&limiter, &noisy(1000, 10), 4000).await;
+    let reached = r.first_reaching(64);
+    eprintln!(
+        "roomy: 64 after {reached:?}, last 2000 in {:?}",
+        r.range_of_last(2000)
+    );
+    assert!(reached.is_some_and(|n| n <= 1000), "{reached:?}");
+    assert!(r.range_of_last(2000).0 >= 48, "{:?}", r.range_of_last(2000));
+    let s = settles(&noisy(8, 20), 8, 6..=12).await;
+    assert!(s.lo >= 6 && s.hi <= 12, "[{}, {}]", s.lo, s.hi);
+    assert!(s.share >= 0.85, "{}", s.share);
+    let s = settles(&noisy(32, 100), 32, 28..=36).await;
+    assert!(s.lo >= 23 && s.hi <= 48, "[{}, {}]", s.lo, s.hi);
+    assert!(s.share >= 0.85, "{}", s.share);
+}
+
+/// A server shaped like the real one measured in issue 11 (30 comment posts: 3.3 s at
+/// concurrency 1, 1.4 s at 4, 2.3 s at 16): no queue, but every request is slower the more are
+/// in the server, `110 ms × (1 + 0.122 (c − 1) + 0.037 (c − 1)²)`; its best fixed limit is 5
+/// (21.9/s; 4 and 6: 21.4 and 21.5/s; 16: 13/s). The limit settles within [4, 5] at 0.98 of
+/// the best throughput (asserted: [3, 8] and 0.9).
+#[tokio::test(start_paused = true)]
+async fn stays_near_the_optimum_of_a_server_that_slows_down_with_load() {
+    let noise = Noise {
+        jitter: 0.05,
+        period: Duration::from_secs(3600),
+        slower: 1.0,
+    };
+    let shape = Shape::Curve { a: 0.122, b: 0.037 };
+    let server = Server::build(1, 110, shape, Some(noise));
+    let s = settles(&server, 8, 1..=10).await;
+    assert!(s.lo >= 3 && s.hi <= 8, "[{}, {}]", s.lo, s.hi);
+    assert!(s.share >= 0.9, "{}", s.share);
 }
 
 /// A server answering only 503s takes the limit from 64 to 1 and keeps it there (never 0):
-/// observed at 1 after 277 requests (asserted: within 300). When it recovers with 32 workers,
-/// the limit is back at 24 after 116 requests and settles at 34 (asserted: [0.7 N, 1.5 N] over
+/// observed at 1 after 243 requests (asserted: within 300). When it recovers with 32 workers,
+/// the limit is back at 24 after 171 requests and settles at 31 (asserted: [0.7 N, 1.5 N] over
 /// the last 500 of 2000).
 #[tokio::test(start_paused = true)]
 async fn backs_off_on_errors_to_one_and_recovers() {
@@ -189,11 +328,12 @@ async fn backs_off_on_errors_to_one_and_recovers() {
         back.first_reaching(24)
     );
     assert!(lo >= 23 && hi <= 48, "[{lo}, {hi}]");
+    assert_eq!(limiter.highest(), 64, "the highest limit found is kept");
 }
 
-/// Capacity falls from 32 workers (20 ms) to 8 and comes back: the limit follows down into
-/// [8, 9] and back up to [33, 35], reaching 23 again 136 requests after the workers returned
-/// (asserted: [0.7 N, 1.5 N] over the last 500 requests of each phase).
+/// Capacity falls from 32 workers (20 ms) to 8 and comes back: the limit follows down to 8
+/// and back up to 31, reaching 23 again 123 requests after the workers returned (asserted:
+/// [0.7 N, 1.5 N] over the last 500 requests of each phase).
 #[tokio::test(start_paused = true)]
 async fn follows_capacity_down_and_back_up() {
     let limiter = Limiter::new(LimiterConfig::default());
