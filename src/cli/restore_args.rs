@@ -2,12 +2,11 @@
 
 use super::output::OutputFlags;
 use super::{ConnArgs, ExecFlags};
-use crate::api::Concurrency;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::record::{Clock, Command};
 use crate::restore::{self, RestoreOptions};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const RESTORE_HELP: &str = "\
 Target tickets are found by their backed-up number, matched exactly on the target server
@@ -107,7 +106,7 @@ pub(crate) async fn restore_cmd(a: RestoreArgs) -> u8 {
 fn options(a: &RestoreArgs) -> Result<RestoreOptions> {
     let mut tickets = a.tickets.clone();
     if let Some(f) = &a.tickets_file {
-        tickets.extend(read_tickets_file(f)?);
+        tickets.extend(crate::export::read_tickets_file(f)?);
     }
     Ok(RestoreOptions {
         location: a.location.clone(),
@@ -119,9 +118,7 @@ fn options(a: &RestoreArgs) -> Result<RestoreOptions> {
         template: a.comment_template.as_deref().map(unescape_newlines),
         dry_run: a.dry_run,
         skip_unresolved: a.skip_unresolved,
-        pacing: a.exec.pacing_spec().resolve(Concurrency::Auto {
-            max: crate::runner::DEFAULT_MAX_CONCURRENCY,
-        }),
+        pacing: a.exec.pacing_spec().resolve(crate::runner::AUTO),
         quiet: a.exec.quiet,
     })
 }
@@ -144,22 +141,6 @@ fn unescape_newlines(t: &str) -> String {
         }
     }
     out
-}
-
-/// One reference per line; blank lines and `#` comments are skipped.
-fn read_tickets_file(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::Usage(format!(
-            "cannot read --tickets file {}: {e}",
-            path.display()
-        ))
-    })?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect())
 }
 
 #[cfg(test)]

@@ -69,10 +69,7 @@ fn options(a: &UndoArgs) -> UndoOptions {
         results: a.results.clone(),
         dry_run: a.dry_run,
         redact_comments: a.redact_comments.clone(),
-        pacing: a
-            .exec
-            .pacing_spec()
-            .resolve(crate::api::Concurrency::Auto { max: 64 }),
+        pacing: a.exec.pacing_spec().resolve(crate::runner::AUTO),
         quiet: a.exec.quiet,
     }
 }

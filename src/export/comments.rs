@@ -70,14 +70,7 @@ pub async fn rebuild_csv(
     store: &dyn BackupStore,
     numbers: &HashMap<Uuid, String>,
 ) -> Result<u64, StoreError> {
-    let mut folders: Vec<String> = store
-        .list("")
-        .await?
-        .into_iter()
-        .filter(|l| l.folder)
-        .map(|l| l.name)
-        .collect();
-    folders.sort();
+    let folders = crate::store::folders(store).await?;
     let mut upload = store.create(COMMENTS_CSV).await?;
     let mut rows = 0u64;
     let mut head = csv::Writer::from_writer(Vec::new());

@@ -20,5 +20,7 @@ pub mod select;
 mod ticket;
 
 pub use backup::{back_up_into, run_backup};
-pub use options::{check_utc, load_job, parse_duration, BackupOptions, ExportSpec, Selection};
+pub use options::{
+    check_utc, load_job, parse_duration, read_tickets_file, BackupOptions, ExportSpec, Selection,
+};
 pub use report::{estimate, BackupSummary};

@@ -261,8 +261,8 @@ fn push_ref(refs: &mut Vec<String>, r: &str) {
     }
 }
 
-/// One reference per line; blank lines and `#` comments are skipped.
-fn read_tickets_file(path: &Path) -> Result<Vec<String>> {
+/// A `--tickets` file: one reference per line; blank lines and `#` comments are skipped.
+pub fn read_tickets_file(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::Usage(format!(
             "cannot read --tickets file {}: {e}",

@@ -7,9 +7,7 @@ use crate::connect::Connection;
 use crate::error::{Error, Result};
 use crate::job::{self, Job, JobCheck, Severity, ValidateOptions};
 use crate::plan::{self, KnownHashes};
-use crate::runner::{
-    Completed, OpsOptions, Pacing, PacingSpec, Session, Stop, DEFAULT_MAX_CONCURRENCY,
-};
+use crate::runner::{Completed, OpsOptions, Pacing, PacingSpec, Session, Stop};
 use std::path::{Path, PathBuf};
 
 /// Options of `run` (command-line values override the job file's settings).
@@ -122,9 +120,11 @@ fn settings(opts: &RunOptions, job: &Job) -> (Pacing, PathBuf) {
         max_retries: s.max_retries,
         ..PacingSpec::default()
     };
-    let pacing = opts.pacing.clone().or(from_job).resolve(Concurrency::Auto {
-        max: DEFAULT_MAX_CONCURRENCY,
-    });
+    let pacing = opts
+        .pacing
+        .clone()
+        .or(from_job)
+        .resolve(crate::runner::AUTO);
     (pacing, results)
 }
 

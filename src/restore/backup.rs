@@ -99,14 +99,7 @@ async fn read_comments(
     tickets: &mut BTreeMap<Uuid, SourceTicket>,
     backup: &mut Backup,
 ) -> Result<(), StoreError> {
-    let mut folders: Vec<String> = store
-        .list("")
-        .await?
-        .into_iter()
-        .filter(|l| l.folder)
-        .map(|l| l.name)
-        .collect();
-    folders.sort();
+    let folders = crate::store::folders(store).await?;
     for folder in folders {
         let key = layout::key(&folder, COMMENTS_JSONL);
         let Some(bytes) = store.read_small(&key).await? else {

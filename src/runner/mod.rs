@@ -24,7 +24,7 @@ mod signals;
 pub use fatal::{exec_fatal, fatal_from, is_fatal_now};
 pub use ops::{estimate, group_thousands, OpsOptions, Session};
 pub use pacing::{
-    parse_concurrency, Pacing, PacingSpec, Runner, DEFAULT_BURST, DEFAULT_MAX_CONCURRENCY,
+    parse_concurrency, Pacing, PacingSpec, Runner, AUTO, DEFAULT_BURST, DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES, DEFAULT_MAX_WAIT, DEFAULT_RATE_PER_MINUTE,
 };
 pub use signals::Stop;

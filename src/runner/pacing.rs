@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 
 /// Default highest adaptive concurrency (`--max-concurrency`).
 pub const DEFAULT_MAX_CONCURRENCY: u32 = 64;
+
+/// The default of `run`, `undo` and `restore`: found from the server's latency, up to
+/// [`DEFAULT_MAX_CONCURRENCY`] unless `--max-concurrency` says otherwise.
+pub const AUTO: Concurrency = Concurrency::Auto {
+    max: DEFAULT_MAX_CONCURRENCY,
+};
 /// Default client-side rate: the server's default refill.
 pub const DEFAULT_RATE_PER_MINUTE: u32 = 60;
 /// Default client-side burst: the server's default bucket.
@@ -105,9 +111,7 @@ pub struct Pacing {
 
 impl Default for Pacing {
     fn default() -> Self {
-        PacingSpec::default().resolve(Concurrency::Auto {
-            max: DEFAULT_MAX_CONCURRENCY,
-        })
+        PacingSpec::default().resolve(AUTO)
     }
 }
 

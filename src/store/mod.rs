@@ -235,6 +235,19 @@ pub enum PutError<E> {
     Store(StoreError),
 }
 
+/// The top-level folders of `store` (one per backed-up ticket), sorted.
+pub async fn folders(store: &dyn BackupStore) -> Result<Vec<String>, StoreError> {
+    let mut folders: Vec<String> = store
+        .list("")
+        .await?
+        .into_iter()
+        .filter(|l| l.folder)
+        .map(|l| l.name)
+        .collect();
+    folders.sort();
+    Ok(folders)
+}
+
 /// Stream `source` into a new object under `key` and stage it; on any failure the upload is
 /// aborted and nothing is left.
 pub async fn put_stream<E>(

@@ -16,6 +16,9 @@
 //! is kept when it pays: going up by a share `s` must raise the throughput by at least
 //! [`PAY`]` × s`; going down by `s` may cost at most `PAY × s`. The two windows compared are
 //! adjacent, so noise that moves every latency alike (a busy machine) mostly cancels out.
+//! - **Slow start.** The first probe doubles the limit, and so does each next one while every
+//!   probe has paid twice over (4 → 8 → 16 → 32 against a roomy server, one probe window
+//!   each); the first probe that does not pay twice over ends it for good.
 //! - A probe up that paid twice over (`2 × PAY × s` above the bar) is followed at once by
 //!   another with twice the step (at most the limit: ×2 per window): the climb from the start.
 //! - Otherwise the next probe waits [`PROBE_GAP`] windows; after a probe that did not pay, or
@@ -148,7 +151,8 @@ impl State {
             highest: initial,
             probe: None,
             climbing: false,
-            step: first_step(initial),
+            // Slow start: the first probes double the limit while each pays twice over.
+            step: initial,
             gap: 0,
             next_gap: PROBE_GAP,
             next_up: true,

@@ -194,8 +194,8 @@ async fn best_fixed(server: &Arc<Server>, limits: impl Iterator<Item = u32>) -> 
 }
 
 /// Against 1000 workers of 10 ms the limit climbs from 4 to the cap of 64 within 500 requests
-/// (observed: 425 requests, 9 windows: 4 → 5 → 7 → 11 → 17 → 26 → 39 → 59 → 64, ×1.5 per
-/// window once under way) and stays there.
+/// (observed: 231 requests, slow start doubling it every probe: 4 → 8 → 16 → 32 → 64) and
+/// stays there.
 #[tokio::test(start_paused = true)]
 async fn grows_to_the_cap_against_a_fast_server_with_room() {
     let limiter = Limiter::new(LimiterConfig::default());
