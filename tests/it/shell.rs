@@ -4,13 +4,14 @@
 use crate::env::{code, text, TestEnv};
 
 /// Every subcommand, as `--help` lists them.
-const SUBCOMMANDS: [&str; 8] = [
+const SUBCOMMANDS: [&str; 9] = [
     "run",
     "validate",
     "demo",
     "backup",
     "sandbox",
     "undo",
+    "restore",
     "completions",
     "man",
 ];

@@ -91,3 +91,60 @@ async fn burst_20_at_600_per_minute_on_comments_answers_429_as_the_captures_show
     );
     sb.shutdown().await;
 }
+
+/// `alga-batch sandbox --stats-file`: on SIGTERM (a script's `kill`) the binary writes what it
+/// saw, with the time-in-server percentiles the pacing benchmark reads.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_binary_writes_its_stats_file_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let stats = dir.path().join("stats.json");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_alga-batch"))
+        .args(["sandbox", "--listen", "127.0.0.1:0", "--quiet"])
+        .args(["--capacity", "2", "--service-ms", "30", "--stats-file"])
+        .arg(&stats)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next_line().await.unwrap().expect("sandbox exited");
+        if let Some(url) = line.strip_prefix("sandbox listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    let http = Client::new();
+    for _ in 0..3 {
+        let r = http
+            .get(format!("{base}/api/v1/tickets"))
+            .header("X-API-Key", KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    assert_eq!(report["total"], 3, "{report}");
+    assert_eq!(report["rate_limited"], 0);
+    assert_eq!(report["latency"]["count"], 3);
+    let p50 = report["route_latency"]["GET /api/v1/tickets"]["p50_ms"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        p50 >= 29.0,
+        "a worker holds each request for 30 ms: {report}"
+    );
+}
