@@ -26,9 +26,12 @@
 //!   [`MAX_PROBE_GAP`] windows (near the best limit, probes become rare and cheap).
 //!
 //! **Guard.** Two windows running whose latency is above [`GUARD`] times the no-load latency
-//! halve the limit (a server that lost most of its capacity). **Back-off.** A finished request
-//! with an overload outcome (5xx, timeout, refused connection) multiplies the limit by
-//! [`BACKOFF`], once per round trip.
+//! halve the limit (a server that lost most of its capacity). **Back-off.** A window in which
+//! more than [`OVERLOAD_SHARE`] of the requests ended in an overload outcome (5xx, timeout,
+//! refused connection) ends there and multiplies the limit by [`BACKOFF`]: once per round trip
+//! while they last. Fewer are a flaky server's or proxy's noise, which retries absorb: cutting
+//! on each would hold a server with 5 % random 503s at a limit of 1 or 2, whatever its
+//! capacity.
 //!
 //! The no-load latency is a low percentile of the last [`BASELINE_WINDOWS`] windows' latencies:
 //! it follows a server that became slower for good, and probes down refresh it.
@@ -40,8 +43,11 @@ use tokio::time::Instant;
 
 use super::Outcome;
 
-/// Factor applied to the limit after an overload sample.
+/// Factor applied to the limit after a window of overload answers.
 pub(crate) const BACKOFF: f64 = 0.75;
+/// A window in which more than this share of its requests (counted against its full size)
+/// ended in an overload answer cuts the limit by [`BACKOFF`].
+pub(crate) const OVERLOAD_SHARE: f64 = 0.25;
 /// A probe pays when the throughput moves by at least this share of the limit's move (up), or
 /// by at most this share of it (down).
 pub(crate) const PAY: f64 = 0.2;
@@ -73,7 +79,10 @@ struct Window {
     holds: Vec<Duration>,
     /// Permits in use × seconds, since the window opened.
     in_use_secs: f64,
-    overload: bool,
+    /// Requests that ended in an overload answer.
+    overloads: u32,
+    /// More than [`OVERLOAD_SHARE`] of the window did.
+    overloaded: bool,
 }
 
 /// When a request was let in, for its sample.
@@ -241,12 +250,14 @@ impl State {
         }
         let w = &mut self.window;
         if outcome == Outcome::Overload {
-            w.overload = true;
+            w.overloads += 1;
         } else {
             w.latencies.push(latency);
             w.holds.push(hold.max(latency));
         }
-        if !w.overload && (w.latencies.len() as u32) < self.applied.max(MIN_WINDOW) {
+        let size = self.applied.max(MIN_WINDOW);
+        w.overloaded = f64::from(w.overloads) > OVERLOAD_SHARE * f64::from(size);
+        if !w.overloaded && (w.latencies.len() as u32 + w.overloads) < size {
             return;
         }
         let mut w = std::mem::take(&mut self.window);
@@ -269,7 +280,7 @@ impl State {
 
     /// The decision at the end of a window.
     fn close(&mut self, w: &Window) {
-        if w.overload {
+        if w.overloaded {
             self.cut(BACKOFF);
             return;
         }

@@ -39,6 +39,8 @@ struct Server {
     noise: Option<(Noise, Mutex<SmallRng>)>,
     started: Instant,
     failing: AtomicBool,
+    /// The share of requests answered by a fast 503 whatever the load (a flaky proxy).
+    flaky: Mutex<(f64, SmallRng)>,
 }
 
 impl Server {
@@ -69,12 +71,13 @@ impl Server {
             noise: noise.map(|n| (n, Mutex::new(SmallRng::seed_from_u64(11)))),
             started: Instant::now(),
             failing: AtomicBool::new(false),
+            flaky: Mutex::new((0.0, SmallRng::seed_from_u64(7))),
         })
     }
 
     /// One request: a fast 503 while failing, else a worker for its service time.
     async fn call(&self) -> Outcome {
-        if self.failing.load(Ordering::SeqCst) {
+        if self.failing.load(Ordering::SeqCst) || self.flaked() {
             tokio::time::sleep(Duration::from_millis(1)).await;
             return Outcome::Overload;
         }
@@ -95,6 +98,13 @@ impl Server {
         drop(slot);
         self.in_server.fetch_sub(1, Ordering::SeqCst);
         Outcome::Success
+    }
+
+    /// Whether this request is one of the flaky share.
+    fn flaked(&self) -> bool {
+        let mut f = self.flaky.lock().unwrap();
+        let share = f.0;
+        share > 0.0 && f.1.gen_bool(share)
     }
 
     fn noise_factor(&self) -> f64 {
@@ -330,6 +340,19 @@ async fn backs_off_on_errors_to_one_and_recovers() {
     );
     assert!(lo >= 23 && hi <= 48, "[{lo}, {hi}]");
     assert_eq!(limiter.highest(), 64, "the highest limit found is kept");
+}
+
+/// 5 % of the requests answered by a fast 503 whatever the load (a flaky proxy; the run's
+/// retries absorb them) do not hold the limit down: against 32 workers of 100 ms it still
+/// settles at 32, at 0.99 of the best fixed limit's throughput (asserted: [0.7 N, 1.5 N]
+/// and 0.85). Cutting on every 503 held it between 1 and 8, at 0.04.
+#[tokio::test(start_paused = true)]
+async fn sporadic_errors_do_not_hold_the_limit_down() {
+    let server = Server::new(32, 100);
+    server.flaky.lock().unwrap().0 = 0.05;
+    let s = settles(&server, 32, 30..=34).await;
+    assert!(s.lo >= 23 && s.hi <= 48, "[{}, {}]", s.lo, s.hi);
+    assert!(s.share >= 0.85, "{}", s.share);
 }
 
 /// Capacity falls from 32 workers (20 ms) to 8 and comes back: the limit follows down to 8
