@@ -149,8 +149,8 @@ fn read_api_key(file: Option<&std::path::Path>) -> Result<ApiKey> {
 /// How requests are paced and retried (shared by `run`, `undo`, `restore` and `backup`).
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct ExecFlags {
-    /// Requests in flight: `auto` (the default for run and undo) finds the server's capacity
-    /// from its latency, per kind of request (comment posts, uploads, reads), up to
+    /// Requests in flight: `auto` (the default for run, undo and restore) finds the server's
+    /// capacity from its latency, per kind of request (comment posts, uploads, reads), up to
     /// --max-concurrency; a number fixes it. For `backup`: tickets in flight, each downloading
     /// its documents in turn (a number; default 4).
     #[arg(long, value_name = "N|auto", value_parser = concurrency_arg)]
