@@ -225,3 +225,19 @@ impl Watched {
         assert!(ok.success(), "kill -INT {pid} failed");
     }
 }
+
+/// Reads a raw HTTP request's head from `sock` (for the tests' hand-written servers): its first
+/// line, or `None` when the peer went away first.
+pub(crate) async fn request_line(sock: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut req = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&req);
+    Some(head.lines().next().unwrap_or("").to_string())
+}

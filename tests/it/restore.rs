@@ -142,6 +142,19 @@ pub(crate) fn all_documents(sb: &Sandbox) -> HashMap<String, Vec<(String, Vec<u8
 }
 
 /// A ticket's comments as the API lists them, oldest first.
+/// How many comments each ticket of `sb` holds, by ticket number.
+pub(crate) fn comment_counts(sb: &Sandbox) -> std::collections::HashMap<String, usize> {
+    sb.tickets()
+        .iter()
+        .map(|t| {
+            (
+                t.ticket_number.clone(),
+                comments(sb, &t.ticket_number).len(),
+            )
+        })
+        .collect()
+}
+
 pub(crate) fn comments(sb: &Sandbox, number: &str) -> Vec<Value> {
     sb.comments(ticket_id(sb, number))
 }

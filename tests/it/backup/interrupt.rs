@@ -8,7 +8,7 @@ use std::path::Path;
 /// A one-ticket server whose second document's body breaks off halfway (`Connection: close`),
 /// or with `stall`, stops sending halfway and keeps the connection open.
 async fn breaking_server(stall: bool) -> (String, tokio::task::JoinHandle<()>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
@@ -17,19 +17,9 @@ async fn breaking_server(stall: bool) -> (String, tokio::task::JoinHandle<()>) {
                 return;
             };
             tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&req)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
+                let Some(line) = crate::env::request_line(&mut sock).await else {
+                    return;
+                };
                 let _ = sock.write_all(&broken_response(&line)).await;
                 if stall && line.contains(BROKEN) {
                     std::future::pending::<()>().await;

@@ -2,24 +2,14 @@
 //! every document and comment ends up on the target exactly once.
 
 use super::migrate::{assert_comments, assert_documents};
-use super::{all_documents, comments, creates, statuses, World, FAST, TICKETS};
+use super::{all_documents, comment_counts, creates, statuses, World, FAST, TICKETS};
 use crate::env::{binary, code, text, wait_until};
-use std::collections::HashMap;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_restore_resumes_to_exactly_once() {
     let w = World::new(TICKETS).await;
     let before = all_documents(&w.b);
-    let own: HashMap<String, usize> =
-        w.b.tickets()
-            .iter()
-            .map(|t| {
-                (
-                    t.ticket_number.clone(),
-                    comments(&w.b, &t.ticket_number).len(),
-                )
-            })
-            .collect();
+    let own = comment_counts(&w.b);
     // Answers come late, so that the kill lands with creates in flight.
     w.b.set_reply_delay(Some((40, 80)));
     let mut args = vec!["restore", "backup", "--results", "r.csv", "--quiet"];

@@ -2,7 +2,7 @@
 //! order, with its flags; a dry run and a second restore send nothing; undo removes what the
 //! restore uploaded and nothing else.
 
-use super::{all_documents, comments, creates, statuses, World, FAST, TICKETS};
+use super::{all_documents, comment_counts, comments, creates, statuses, World, FAST, TICKETS};
 use crate::env::{binary, code, text};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -135,16 +135,7 @@ async fn another_instance_gets_every_document_and_comment_once_and_a_second_rest
 {
     let w = World::new(TICKETS).await;
     let before = all_documents(&w.b);
-    let own: HashMap<String, usize> =
-        w.b.tickets()
-            .iter()
-            .map(|t| {
-                (
-                    t.ticket_number.clone(),
-                    comments(&w.b, &t.ticket_number).len(),
-                )
-            })
-            .collect();
+    let own = comment_counts(&w.b);
     let deleted = mark_deleted(&w, "TIC001003", 1);
 
     let plan = w.restore_into_b("plan.csv", &["--dry-run"]).await;

@@ -24,7 +24,7 @@ const WHOLE: u8 = 2;
 /// A one-ticket Alga server (good.txt, big.bin) whose big document breaks off, stalls or
 /// arrives whole, as `mode` says at the time of the request.
 async fn alga_server(mode: Arc<AtomicU8>) -> (String, tokio::task::JoinHandle<()>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
@@ -34,19 +34,9 @@ async fn alga_server(mode: Arc<AtomicU8>) -> (String, tokio::task::JoinHandle<()
             };
             let mode = mode.clone();
             tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&req)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
+                let Some(line) = crate::env::request_line(&mut sock).await else {
+                    return;
+                };
                 let path = line.split(' ').nth(1).unwrap_or("").to_string();
                 let m = mode.load(Ordering::SeqCst);
                 let _ = sock.write_all(&answer(&path, m)).await;
