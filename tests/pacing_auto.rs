@@ -1,6 +1,8 @@
-//! `--concurrency auto` against sandboxes of known capacity (issue 11), in a test binary of
-//! its own: cargo runs test binaries one after another, so the latency-driven limiter measures
-//! the sandbox, not a machine busy with the other integration tests. Directions only, no
+//! Pacing that learns from the server's timing (issue 11): `--concurrency auto` against
+//! sandboxes of known capacity, and a rate set far above the server's budget. In a test binary
+//! of its own: cargo runs test binaries one after another, so the client measures the sandbox,
+//! not a machine busy with the other integration tests (in that crowd, the learning phase of
+//! the rate test saw up to 20 429s instead of 1-8). Directions only, no
 //! timing: the figures are in BENCHMARKS.md (`scripts/bench-pacing.sh capacity`).
 
 #[allow(dead_code)]
@@ -8,7 +10,7 @@
 mod env;
 
 use alga_batch::sandbox::Capacity;
-use env::{code, config, text, TestEnv};
+use env::{code, config, count_requests, read_results, text, TestEnv};
 use std::time::Duration;
 
 /// `n` comments spread over `tickets` seeded tickets (`TIC001000`..).
@@ -77,4 +79,44 @@ async fn auto_concurrency_grows_against_a_roomy_server_and_stays_low_against_a_s
     assert!(small <= 8, "{small} in flight against 4 workers");
     let p = env.sandbox.latency_percentiles();
     assert!(p.count >= 600, "{p:?}");
+}
+
+fn statuses(env: &TestEnv) -> Vec<String> {
+    let (_, rows) = read_results(&env.path("r.csv"));
+    rows.iter().map(|r| r["status"].clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_set_far_above_the_servers_budget_is_learned_and_the_run_ends_with_exit_0() {
+    let mut cfg = config();
+    cfg.burst = 20;
+    cfg.refill_per_minute = 600;
+    cfg.limit_comments = true;
+    let env = TestEnv::with(cfg).await;
+    comments_job(&env, 60, 5);
+    let out = env
+        .run(&[
+            "run",
+            "job.csv",
+            "--results",
+            "r.csv",
+            "--rate-per-minute",
+            "6000",
+            "--burst",
+            "1000",
+            "--max-retries",
+            "0",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(statuses(&env).iter().all(|s| s == "created"));
+    assert_eq!(
+        count_requests(&env.sandbox, "POST", "/comments") as u64 - env.sandbox.stats().rate_limited,
+        60
+    );
+    assert!(text(&out).contains("server allows ~"), "{}", text(&out));
+    let throttled = env.sandbox.stats().rate_limited;
+    // The old client got a 429 for 72 % of its requests; with --max-retries 0 it would have
+    // failed every operation that met one.
+    assert!(throttled * 4 < 60, "{throttled} 429s for 60 operations");
 }

@@ -19,41 +19,6 @@ fn statuses(env: &TestEnv) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rate_set_far_above_the_servers_budget_is_learned_and_the_run_ends_with_exit_0() {
-    let mut cfg = config();
-    cfg.burst = 20;
-    cfg.refill_per_minute = 600;
-    cfg.limit_comments = true;
-    let env = TestEnv::with(cfg).await;
-    comments_job(&env, 60, 5);
-    let out = env
-        .run(&[
-            "run",
-            "job.csv",
-            "--results",
-            "r.csv",
-            "--rate-per-minute",
-            "6000",
-            "--burst",
-            "1000",
-            "--max-retries",
-            "0",
-        ])
-        .await;
-    assert_eq!(code(&out), 0, "{}", text(&out));
-    assert!(statuses(&env).iter().all(|s| s == "created"));
-    assert_eq!(
-        count_requests(&env.sandbox, "POST", "/comments") as u64 - env.sandbox.stats().rate_limited,
-        60
-    );
-    assert!(text(&out).contains("server allows ~"), "{}", text(&out));
-    let throttled = env.sandbox.stats().rate_limited;
-    // The old client got a 429 for 72 % of its requests; with --max-retries 0 it would have
-    // failed every operation that met one.
-    assert!(throttled * 4 < 60, "{throttled} 429s for 60 operations");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wait_cap_ends_a_run_whose_server_never_lets_it_through() {
     let mut cfg = config();
     cfg.burst = 3;
