@@ -179,7 +179,7 @@ impl Budget {
     pub(crate) fn throttled(&self, delay: Option<Delay>, wait: Duration, limit: Option<i64>) {
         let mut st = lock(&self.state);
         match delay {
-            Some(d) => st.rate.throttled(d, limit),
+            Some(d) => st.rate.throttled(Instant::now(), d, limit),
             None => st.rate.saw_limit(limit),
         }
         let limit = limit.filter(|l| *l > 0).or(st.rate.burst()).unwrap_or(1);
