@@ -7,9 +7,10 @@
 //!   `consumed` is the answers with rate-limit headers received in between (each took a token;
 //!   a 429 takes none). Divided by the time, that is the refill rate: it replaces a figure that
 //!   came from 429s alone, and is blended half-and-half with an earlier measure. Answers are
-//!   counted in the order they arrive, which is about the order the server counted them; attempts still in flight at either end blur a measure by a few tokens,
-//!   which the span and the blend smooth. When the later answer shows a (nearly) full bucket,
-//!   the refill may have been capped: the figure is only a lower bound and can only raise it.
+//!   counted in the order they arrive, which is about the order the server counted them;
+//!   attempts still in flight at either end blur a measure by a few tokens, which the span and
+//!   the blend smooth. When the later answer shows a (nearly) full bucket, the refill may have
+//!   been capped: the figure is only a lower bound and can only raise it.
 //!   This is how the learned rate rises again when the server allows more.
 //! - **The delay of a 429.** The server answers 429 when its bucket holds less than one token and
 //!   asks to wait until it holds one: `delay = (1 − tokens) / rate`, so `rate ≤ 1 / delay`. A
